@@ -1,0 +1,141 @@
+"""Box geometry: batched IoU, the anchor-relative box coder, and IoU matching with named sentinels.
+
+Everything here works on whole batches: ground truth is padded to (N, M, 4) with a validity mask so
+that one IoU call and one argmax match every anchor of every image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+# Match results for an anchor that is not assigned to any ground-truth box.
+BACKGROUND = -1  # IoU < bg_iou with every box: trained as negative for every class
+IGNORE = -2  # in the ambiguous band or covered by a crowd box: excluded from the loss
+
+
+def box_area(boxes: Tensor) -> Tensor:
+    """(..., 4) xyxy -> (...) area, zero for degenerate boxes."""
+    wh = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0)
+    return wh[..., 0] * wh[..., 1]
+
+
+def pairwise_intersection(a: Tensor, b: Tensor) -> Tensor:
+    """a (..., A, 4), b (..., M, 4) xyxy -> (..., A, M) intersection areas."""
+    lt = torch.maximum(a[..., :, None, :2], b[..., None, :, :2])
+    rb = torch.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    return wh[..., 0] * wh[..., 1]
+
+
+def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
+    """a (..., A, 4), b (..., M, 4) xyxy -> (..., A, M) IoU; batch dims broadcast.
+
+    Equals ``torchvision.ops.box_iou`` for 2-D inputs; empty unions give 0, not NaN.
+    """
+    inter = pairwise_intersection(a, b)
+    union = box_area(a)[..., :, None] + box_area(b)[..., None, :] - inter
+    return inter / union.clamp(min=torch.finfo(inter.dtype).tiny)
+
+
+class BoxCoder:
+    """Encodes boxes as (dx, dy, dw, dh) offsets from anchors (Girshick et al., R-CNN), and back.
+
+    ``weights`` scale the four deltas; ``clamp`` caps dw/dh before exp() so a wild prediction
+    cannot overflow (the detectron2/torchvision value log(1000/16)).
+    """
+
+    def __init__(self, weights: tuple[float, ...] | list[float] = (1.0, 1.0, 1.0, 1.0),
+                 clamp: float = math.log(1000.0 / 16)) -> None:
+        if len(weights) != 4:
+            raise ValueError(f"BoxCoder needs 4 weights, got {list(weights)}")
+        self.weights = tuple(float(w) for w in weights)
+        self.clamp = clamp
+
+    def encode(self, boxes: Tensor, anchors: Tensor) -> Tensor:
+        """boxes, anchors (..., 4) xyxy (broadcastable) -> (..., 4) deltas."""
+        wx, wy, ww, wh = self.weights
+        aw = anchors[..., 2] - anchors[..., 0]
+        ah = anchors[..., 3] - anchors[..., 1]
+        ax = anchors[..., 0] + 0.5 * aw
+        ay = anchors[..., 1] + 0.5 * ah
+        bw = boxes[..., 2] - boxes[..., 0]
+        bh = boxes[..., 3] - boxes[..., 1]
+        bx = boxes[..., 0] + 0.5 * bw
+        by = boxes[..., 1] + 0.5 * bh
+        return torch.stack(
+            (wx * (bx - ax) / aw, wy * (by - ay) / ah, ww * torch.log(bw / aw), wh * torch.log(bh / ah)),
+            dim=-1,
+        )
+
+    def decode(self, deltas: Tensor, anchors: Tensor) -> Tensor:
+        """deltas (..., 4), anchors (..., 4) xyxy (broadcastable) -> (..., 4) xyxy boxes."""
+        wx, wy, ww, wh = self.weights
+        deltas = deltas.float()
+        aw = anchors[..., 2] - anchors[..., 0]
+        ah = anchors[..., 3] - anchors[..., 1]
+        ax = anchors[..., 0] + 0.5 * aw
+        ay = anchors[..., 1] + 0.5 * ah
+        cx = deltas[..., 0] / wx * aw + ax
+        cy = deltas[..., 1] / wy * ah + ay
+        w = torch.exp((deltas[..., 2] / ww).clamp(max=self.clamp)) * aw
+        h = torch.exp((deltas[..., 3] / wh).clamp(max=self.clamp)) * ah
+        return torch.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=-1)
+
+
+class Matcher:
+    """Assigns each anchor the index of a ground-truth box, BACKGROUND or IGNORE, for a whole batch.
+
+    IoU >= fg_iou is foreground, IoU < bg_iou background; the band in between is ignored because
+    those anchors are neither clearly object nor clearly not (the paper's 0.4/0.5 split).
+    With ``allow_low_quality`` every box also claims the anchor(s) it overlaps most, so that a box
+    no anchor covers at fg_iou still gets a positive (torchvision/detectron2 behaviour).
+    Anchors overlapped by a crowd box (intersection / anchor area >= crowd_ioa) are ignored, not
+    background: a crowd region contains objects we must not teach the model to call background.
+    """
+
+    def __init__(self, fg_iou: float = 0.5, bg_iou: float = 0.4, allow_low_quality: bool = True,
+                 crowd_ioa: float = 0.5) -> None:
+        if bg_iou > fg_iou:
+            raise ValueError(f"bg_iou ({bg_iou}) must be <= fg_iou ({fg_iou})")
+        self.fg_iou = fg_iou
+        self.bg_iou = bg_iou
+        self.allow_low_quality = allow_low_quality
+        self.crowd_ioa = crowd_ioa
+
+    def __call__(self, anchors: Tensor, gt_boxes: Tensor, gt_valid: Tensor,
+                 gt_crowd: Tensor | None = None) -> Tensor:
+        """anchors (A, 4); gt_boxes (N, M, 4) padded; gt_valid (N, M) bool; gt_crowd (N, M) bool.
+
+        Returns (N, A) int64: the matched box index in 0..M-1, BACKGROUND or IGNORE.
+        """
+        n, m = gt_valid.shape
+        num_anchors = anchors.shape[0]
+        if m == 0:
+            return anchors.new_full((n, num_anchors), BACKGROUND, dtype=torch.long)
+        crowd = gt_crowd if gt_crowd is not None else torch.zeros_like(gt_valid)
+        usable = gt_valid & ~crowd
+        iou = pairwise_iou(anchors, gt_boxes)  # (N, A, M)
+        iou = iou.masked_fill(~usable[:, None, :], -1.0)
+        best_iou, matches = iou.max(dim=2)  # (N, A)
+
+        matches = matches.clone()
+        matches[best_iou < self.fg_iou] = IGNORE
+        matches[best_iou < self.bg_iou] = BACKGROUND
+
+        if self.allow_low_quality:
+            best_per_gt = iou.max(dim=1, keepdim=True).values  # (N, 1, M)
+            # anchors tied for a box's best IoU (> 0) are positives, matched to their own best box
+            is_best = (iou == best_per_gt) & (best_per_gt > 0) & usable[:, None, :]
+            low_quality = is_best.any(dim=2)  # (N, A)
+            matches = torch.where(low_quality, iou.argmax(dim=2), matches)
+
+        if gt_crowd is not None and bool((crowd & gt_valid).any()):
+            area = box_area(anchors).clamp(min=1e-6)  # (A,)
+            ioa = pairwise_intersection(anchors, gt_boxes) / area[None, :, None]  # (N, A, M)
+            ioa = ioa.masked_fill(~(crowd & gt_valid)[:, None, :], 0.0)
+            covered = ioa.max(dim=2).values >= self.crowd_ioa
+            matches = torch.where(covered & (matches == BACKGROUND), IGNORE, matches)
+        return matches

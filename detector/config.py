@@ -1,0 +1,358 @@
+"""Typed configuration: the single source of every default.
+
+A run's configuration is a tree of dataclasses. YAML files and ``key.sub=value`` command-line
+overrides only name what differs from these defaults; both are type-checked against the field
+annotations, and an unknown key or a wrong type is a one-line ``ConfigError`` that lists the valid
+choices. The resolved configuration is saved as plain data with every run and checkpoint.
+
+Model, loss, matcher and inference defaults follow Lin et al. 2017 (R50-FPN, 256 channels, 4 head
+convs, anchors 32..512); the built-in synthetic CPU benchmark shrinks them in ``configs/shapes_*.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value; the message is one line meant for the user."""
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in shapes benchmark; every knob changes the generated dataset (and its folder)."""
+
+    num_train: int = 2000
+    num_val: int = 300
+    image_size: int = 192
+    classes: list[str] = field(default_factory=lambda: ["circle", "square", "triangle"])
+    # relative frequencies of the classes above (normalised); dial for class imbalance
+    class_weights: list[float] = field(default_factory=lambda: [0.5, 0.3, 0.2])
+    objects_per_image: list[int] = field(default_factory=lambda: [1, 8])  # [min, max]
+    # object side length in pixels, drawn log-uniformly: most objects are small
+    size_range: list[float] = field(default_factory=lambda: [10.0, 64.0])
+    distractors_per_image: list[int] = field(default_factory=lambda: [1, 6])  # unlabeled clutter
+    empty_fraction: float = 0.05  # images with clutter but no objects
+    textured_background: bool = True
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    dataset: Literal["synthetic", "coco"] = "synthetic"
+    root: str = "data/shapes"  # dataset folder; synthetic data is generated here when absent
+    # COCO-format splits; empty means "<root>/<split>" images and "<root>/annotations/<split>.json"
+    train_images: str = ""
+    train_annotations: str = ""
+    val_images: str = ""
+    val_annotations: str = ""
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class AugmentConfig:
+    image_size: int = 800  # longest side after letterbox resize (then padded to a square)
+    hflip_prob: float = 0.5
+    color_jitter_prob: float = 0.0
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02
+
+
+@dataclass
+class BackboneConfig:
+    name: Literal["resnet18", "resnet34", "resnet50", "resnet101"] = "resnet50"
+    # "" = random init; a torchvision weights name (e.g. "IMAGENET1K_V1") or a local state_dict file
+    weights: str = ""
+    frozen_bn: bool = False  # FrozenBatchNorm2d everywhere in the ResNet (finetuning, tiny batches)
+    freeze_stages: int = 0  # 0 = train all; k = freeze the stem and the first k-1 residual stages
+
+
+@dataclass
+class AnchorConfig:
+    sizes: list[float] = field(default_factory=lambda: [32.0, 64.0, 128.0, 256.0, 512.0])  # P3..P7
+    scales: list[float] = field(default_factory=lambda: [1.0, 2 ** (1 / 3), 2 ** (2 / 3)])
+    ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])  # height / width
+
+
+@dataclass
+class HeadConfig:
+    num_convs: int = 4
+    norm: Literal["none", "gn"] = "none"
+    prior_prob: float = 0.01  # 0 means "no prior": classification bias starts at 0
+
+
+@dataclass
+class ModelConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    fpn_channels: int = 256
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+
+@dataclass
+class MatcherConfig:
+    fg_iou: float = 0.5  # IoU >= fg_iou: foreground
+    bg_iou: float = 0.4  # IoU < bg_iou: background; in between: ignored
+    allow_low_quality: bool = True  # each box also claims its best anchor(s)
+    crowd_ioa: float = 0.5  # anchors covered this much by a crowd box are ignored, not background
+
+
+@dataclass
+class LossConfig:
+    cls: Literal["focal", "bce"] = "focal"
+    alpha: float = 0.25  # focal only; < 0 disables the alpha weighting
+    gamma: float = 2.0  # focal only
+    box: Literal["smooth_l1", "l1", "giou"] = "smooth_l1"
+    beta: float = 0.1  # smooth L1 transition point
+    box_weight: float = 1.0
+    # EMA momentum of the positive-anchor count used as normaliser (detectron2 uses 0.9); 0 = per batch
+    normalizer_momentum: float = 0.0
+    box_coder_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
+
+
+@dataclass
+class InferenceConfig:
+    score_thresh: float = 0.05
+    topk_per_level: int = 1000
+    nms_thresh: float = 0.5
+    max_detections: int = 100
+
+
+@dataclass
+class SolverConfig:
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9  # SGD momentum; AdamW's beta1
+    weight_decay: float = 1e-4
+    max_iters: int = 90000
+    warmup_iters: int = 500
+    warmup_factor: float = 0.001
+    schedule: Literal["step", "cosine"] = "step"
+    steps: list[float] = field(default_factory=lambda: [60000.0, 80000.0])  # for "step": iterations
+    step_gamma: float = 0.1
+    clip_grad_norm: float = 0.0  # 0 = no clipping
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 16
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    seed: int = 0
+    num_workers: int = 2
+    eval_period: int = 0  # iterations between evaluations; 0 = only at the end
+    checkpoint_period: int = 500
+    log_period: int = 20
+    vis_images: int = 4  # validation images drawn to TensorBoard at each evaluation
+    output_dir: str = ""  # "" = runs/<config name>
+
+
+@dataclass
+class Config:
+    name: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# type-checked merging
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + "|".join(str(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_describe(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` checked (and losslessly converted, int -> float) against annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key '{key}': expected {_describe(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise bad
+        return value
+    if origin is list:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise bad
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r} for '{key}'")
+
+
+def _field_types(obj: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _merge(obj: Any, updates: dict[str, Any], prefix: str) -> None:
+    """Apply a nested ``updates`` dict onto dataclass ``obj`` in place, type-checking each leaf."""
+    types_ = _field_types(obj)
+    for key, value in updates.items():
+        full = f"{prefix}{key}"
+        if key not in types_:
+            valid = ", ".join(sorted(types_))
+            raise ConfigError(f"unknown config key '{full}'; valid keys here: {valid}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{full}' is a section; give a mapping, got {value!r}")
+            _merge(current, value, f"{full}.")
+        else:
+            setattr(obj, key, _coerce(value, types_[key], full))
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"solver.lr=0.02"`` -> ``{"solver": {"lr": 0.02}}``; the value is parsed as YAML data."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override '{text}' is not of the form key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override '{text}': value is not valid YAML ({exc.problem})") from None
+    return _nest(key.strip(), value)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build a Config from plain (possibly partial) nested data, e.g. one saved in a checkpoint."""
+    cfg = Config()
+    _merge(cfg, data, "")
+    return cfg
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``key.sub=value`` overrides to ``cfg`` in place (type-checked) and re-validate it."""
+    for text in overrides:
+        _merge(cfg, parse_override(text), "")
+    validate(cfg)
+    return cfg
+
+
+def _base_chain(path: Path) -> list[Path]:
+    """``path`` preceded by the files it names with ``_base_`` (relative to itself), oldest first."""
+    chain = [path]
+    while True:
+        base = read_yaml(chain[0]).get("_base_")
+        if base is None:
+            return chain
+        if not isinstance(base, str):
+            raise ConfigError(f"{chain[0]}: _base_ must be a file name, got {base!r}")
+        base_path = (chain[0].parent / base).resolve()
+        if base_path in [p.resolve() for p in chain]:
+            raise ConfigError(f"{chain[0]}: _base_ '{base}' makes a cycle")
+        chain.insert(0, base_path)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the YAML file (if any), then ``key=value`` overrides, all type-checked.
+
+    A YAML file may start from another with ``_base_: other.yaml`` (a path relative to it) and
+    name only what differs. The config's ``name`` defaults to the YAML file's stem, so runs land
+    in ``runs/<name>``.
+    """
+    cfg = Config()
+    if path is not None:
+        chain = _base_chain(Path(path))
+        for file in chain:
+            data = read_yaml(file)
+            data.pop("_base_", None)
+            try:
+                _merge(cfg, data, "")
+            except ConfigError as exc:
+                raise ConfigError(f"{file}: {exc}") from None
+        if "name" not in read_yaml(path):
+            cfg.name = Path(path).stem
+    return apply_overrides(cfg, overrides or [])
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks that types alone cannot express."""
+    checks = [
+        (cfg.matcher.bg_iou <= cfg.matcher.fg_iou, "matcher.bg_iou must be <= matcher.fg_iou"),
+        (len(cfg.model.anchors.sizes) == 5, "model.anchors.sizes needs 5 values, one per level P3..P7"),
+        (0.0 <= cfg.model.head.prior_prob < 1.0, "model.head.prior_prob must be in [0, 1)"),
+        (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (cfg.solver.max_iters >= 1, "solver.max_iters must be >= 1"),
+        (cfg.solver.lr > 0, "solver.lr must be > 0"),
+        (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
+        (len(cfg.loss.box_coder_weights) == 4, "loss.box_coder_weights needs 4 values"),
+        (len(cfg.data.synthetic.classes) == len(cfg.data.synthetic.class_weights),
+         "data.synthetic.class_weights needs one value per class in data.synthetic.classes"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def save_yaml(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+__all__ = [
+    "Config", "ConfigError", "apply_overrides", "load_config", "from_dict", "parse_override", "save_yaml", "validate",
+]

@@ -1,0 +1,48 @@
+"""TensorBoard scalars and images plus a console progress bar; created once, passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import draw_bounding_boxes
+from tqdm import tqdm
+
+
+class Logger:
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int) -> None:
+        self.writer = SummaryWriter(log_dir=str(run_dir))
+        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", dynamic_ncols=True,
+                        mininterval=1.0)
+
+    def step(self, step: int, scalars: dict[str, float], show: dict[str, float], log: bool) -> None:
+        self.bar.update(1)
+        if log:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in show.items()}, refresh=False)
+            for key, value in scalars.items():
+                self.writer.add_scalar(key, value, step)
+
+    def scalars(self, step: int, values: dict[str, float], prefix: str) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    def images(self, step: int, images: list[Tensor], detections: list[dict[str, Tensor]],
+               class_names: list[str], min_score: float = 0.3) -> None:
+        """Draw detections above ``min_score`` on (3, H, W) [0, 1] images (original pixels)."""
+        for i, (image, det) in enumerate(zip(images, detections)):
+            keep = det["scores"] >= min_score
+            labels = [f"{class_names[c]} {s:.2f}" for c, s in zip(det["labels"][keep].tolist(),
+                                                                    det["scores"][keep].tolist())]
+            drawn = (image * 255).to(torch.uint8)
+            if labels:
+                drawn = draw_bounding_boxes(drawn, det["boxes"][keep], labels, colors="red")
+            self.writer.add_image(f"val/predictions_{i}", drawn, step)
+
+    def write(self, text: str) -> None:
+        self.bar.write(text)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()

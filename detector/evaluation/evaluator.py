@@ -1,0 +1,36 @@
+"""Evaluate a model on a COCO-format dataset: predictions -> results JSON -> COCO metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detector.data.build import build_loader
+from detector.data.coco import CocoDetection
+from detector.evaluation.coco_eval import coco_evaluate, format_table
+from detector.evaluation.predict import predict, to_coco_results
+from detector.postprocess import PostProcessor
+
+
+@dataclass
+class EvalResult:
+    stats: dict[str, float]  # STAT_KEYS -> fraction in 0..1
+    per_class: dict[str, float]  # class name -> AP
+    results: list[dict[str, Any]]  # COCO results format, real category ids
+    detections: list[dict[str, Tensor]]  # per image, original pixels, contiguous labels
+
+    def table(self) -> str:
+        return format_table(self.stats, self.per_class)
+
+
+def evaluate_dataset(model: nn.Module, postprocess: PostProcessor, dataset: CocoDetection, batch_size: int,
+                     num_workers: int, device: torch.device, amp_dtype: torch.dtype | None = None,
+                     channels_last: bool = False) -> EvalResult:
+    loader = build_loader(dataset, batch_size, num_workers, shuffle=False)
+    detections, image_ids = predict(model, postprocess, loader, device, amp_dtype, channels_last)
+    results = to_coco_results(detections, image_ids, dataset.cat_ids)
+    stats, per_class, _ = coco_evaluate(dataset.coco, results, image_ids)
+    return EvalResult(stats, per_class, results, detections)

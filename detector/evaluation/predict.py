@@ -1,0 +1,46 @@
+"""Run a detector over a dataset and collect COCO-format results."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from detector.postprocess import PostProcessor
+
+
+def to_coco_results(detections: list[dict[str, Tensor]], image_ids: list[int], cat_ids: list[int]
+                    ) -> list[dict[str, Any]]:
+    """Per-image ``boxes`` xyxy / ``scores`` / ``labels`` -> COCO results with real category ids."""
+    out = []
+    cat = torch.tensor(cat_ids)
+    for det, image_id in zip(detections, image_ids):
+        boxes = det["boxes"].float().cpu()
+        xywh = torch.cat((boxes[:, :2], boxes[:, 2:] - boxes[:, :2]), dim=1).tolist()
+        for b, s, c in zip(xywh, det["scores"].float().cpu().tolist(), cat[det["labels"].cpu()].tolist()):
+            out.append({"image_id": int(image_id), "category_id": int(c), "bbox": [round(v, 2) for v in b],
+                        "score": round(float(s), 5)})
+    return out
+
+
+@torch.no_grad()
+def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, device: torch.device,
+            amp_dtype: torch.dtype | None = None, channels_last: bool = False
+            ) -> tuple[list[dict[str, Tensor]], list[int]]:
+    """Detections in original image pixels for every image of ``loader``, and their image ids."""
+    was_training = model.training
+    model.eval()
+    detections: list[dict[str, Tensor]] = []
+    image_ids: list[int] = []
+    for images, targets in loader:
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            preds = model(images)
+        dets = postprocess(preds, targets["orig_size"].to(device), targets["scale"].to(device))
+        detections += [{k: v.cpu() for k, v in d.items()} for d in dets]
+        image_ids += targets["image_id"].tolist()
+    model.train(was_training)
+    return detections, image_ids

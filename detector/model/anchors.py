@@ -1,0 +1,64 @@
+"""Dense anchors for P3..P7, computed once per feature-map size and cached."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+LEVEL_STRIDES = (8, 16, 32, 64, 128)  # P3..P7
+
+
+def cell_anchors(size: float, scales: list[float], ratios: list[float]) -> Tensor:
+    """Anchors centred on (0, 0) for one level: (len(ratios) * len(scales), 4) xyxy.
+
+    Ratio is height / width; each anchor keeps the area (size * scale)^2. Order is ratio-major,
+    scale-minor, as in torchvision and detectron2, so head outputs line up with theirs.
+    """
+    rows = []
+    for ratio in ratios:
+        for scale in scales:
+            side = size * scale
+            w = side / math.sqrt(ratio)
+            h = side * math.sqrt(ratio)
+            rows.append([-w / 2, -h / 2, w / 2, h / 2])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+class AnchorGenerator:
+    """Anchors for a list of feature-map sizes, laid out (H, W, A) per level, levels concatenated.
+
+    The anchor at grid cell (y, x) of a level with stride s is centred at (x * s, y * s), the
+    convention of torchvision and detectron2 (offset 0).
+    """
+
+    def __init__(self, sizes: list[float], scales: list[float], ratios: list[float],
+                 strides: tuple[int, ...] = LEVEL_STRIDES) -> None:
+        if len(sizes) != len(strides):
+            raise ValueError(f"need one anchor size per level ({len(strides)}), got {sizes}")
+        self.strides = strides
+        self.cells = [cell_anchors(s, scales, ratios) for s in sizes]
+        self._cache: dict[tuple, Tensor] = {}
+
+    @property
+    def num_anchors_per_location(self) -> int:
+        return self.cells[0].shape[0]
+
+    def __call__(self, feature_sizes: list[tuple[int, int]], device: torch.device) -> Tensor:
+        """[(H_l, W_l)] per level -> (sum_l H_l * W_l * A, 4) float32 xyxy anchors."""
+        key = (tuple(feature_sizes), str(device))
+        if key not in self._cache:
+            levels = [self._grid(cell, stride, hw) for cell, stride, hw
+                      in zip(self.cells, self.strides, feature_sizes)]
+            self._cache[key] = torch.cat(levels).to(device)
+        return self._cache[key]
+
+    @staticmethod
+    def _grid(cell: Tensor, stride: int, hw: tuple[int, int]) -> Tensor:
+        h, w = hw
+        ys = torch.arange(h, dtype=torch.float32) * stride
+        xs = torch.arange(w, dtype=torch.float32) * stride
+        cy, cx = torch.meshgrid(ys, xs, indexing="ij")
+        shifts = torch.stack((cx, cy, cx, cy), dim=-1).reshape(-1, 1, 4)  # (H*W, 1, 4)
+        return (shifts + cell[None]).reshape(-1, 4)

@@ -1,0 +1,65 @@
+"""RetinaNet: ResNet-FPN features -> dense per-anchor class logits and box deltas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detector.config import ModelConfig
+from detector.model.anchors import AnchorGenerator
+from detector.model.backbone import FPN, ResNetBody, load_backbone_weights
+from detector.model.heads import Subnet, prior_bias
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class RetinaNet(nn.Module):
+    """Dense one-stage detector. ``forward`` returns the same predictions in train and eval mode;
+    the loss (``detector.losses``) and post-processing (``detector.postprocess``) are separate.
+    """
+
+    def __init__(self, body: ResNetBody, fpn: FPN, anchor_generator: AnchorGenerator, num_classes: int,
+                 num_convs: int = 4, head_norm: str = "none", prior_prob: float = 0.01) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.body = body
+        self.fpn = fpn
+        self.anchor_generator = anchor_generator
+        self.num_classes = num_classes
+        channels = fpn.p7.out_channels
+        a = anchor_generator.num_anchors_per_location
+        self.cls_head = Subnet(channels, a, num_classes, num_convs, head_norm, prior_bias(prior_prob))
+        self.box_head = Subnet(channels, a, 4, num_convs, head_norm)
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: Tensor) -> dict[str, Any]:
+        """images (N, 3, H, W) RGB in [0, 1] ->
+        ``cls_logits`` (N, A_total, K), ``box_deltas`` (N, A_total, 4), ``anchors`` (A_total, 4) xyxy
+        in input pixels, ``anchors_per_level`` list[int] (how many of A_total each level holds).
+        """
+        x = (images - self.pixel_mean) / self.pixel_std
+        features = self.fpn(self.body(x))
+        sizes = [(int(f.shape[-2]), int(f.shape[-1])) for f in features]
+        a = self.anchor_generator.num_anchors_per_location
+        return {
+            "cls_logits": self.cls_head(features),
+            "box_deltas": self.box_head(features),
+            "anchors": self.anchor_generator(sizes, images.device),
+            "anchors_per_level": [h * w * a for h, w in sizes],
+        }
+
+
+def build_model(cfg: ModelConfig, num_classes: int) -> RetinaNet:
+    """The RetinaNet described by ``cfg`` for ``num_classes`` foreground classes."""
+    body = ResNetBody(cfg.backbone.name, cfg.backbone.frozen_bn, cfg.backbone.freeze_stages)
+    if cfg.backbone.weights:
+        load_backbone_weights(body, cfg.backbone.name, cfg.backbone.weights)
+    fpn = FPN(body.out_channels, cfg.fpn_channels)
+    anchors = AnchorGenerator(cfg.anchors.sizes, cfg.anchors.scales, cfg.anchors.ratios)
+    return RetinaNet(body, fpn, anchors, num_classes, cfg.head.num_convs, cfg.head.norm,
+                     cfg.head.prior_prob)

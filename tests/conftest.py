@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny datasets written to tmp_path, tiny model configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector.config import Config, load_config
+
+
+def tiny_config(tmp_path: Path, **synthetic) -> Config:
+    """A small, fast config on a tiny synthetic dataset under ``tmp_path``."""
+    overrides = [
+        f"data.root={tmp_path / 'shapes'}", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
+        "data.synthetic.image_size=96", "data.synthetic.size_range=[16,40]",
+        "data.synthetic.objects_per_image=[1,3]", "data.synthetic.empty_fraction=0.0",
+        "augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32",
+        "model.head.num_convs=1", "model.anchors.sizes=[16,32,64,128,256]", "train.batch_size=4",
+        "train.num_workers=0", "train.vis_images=1", f"train.output_dir={tmp_path / 'run'}",
+        "solver.warmup_iters=5", "solver.max_iters=4", "train.checkpoint_period=2",
+    ]
+    overrides += [f"data.synthetic.{k}={v}" for k, v in synthetic.items()]
+    return load_config(None, overrides)
+
+
+def write_coco(root: Path, images: list[tuple[str, tuple[int, int]]], annotations: list[dict],
+               categories: list[dict]) -> Path:
+    """Write solid-grey images of the given (name, (w, h)) and a COCO JSON next to them."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, (name, (w, h)) in enumerate(images, start=1):
+        Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(root / "images" / name)
+        entries.append({"id": i, "file_name": name, "width": w, "height": h})
+    anns = [{"id": i, "iscrowd": 0, "area": a["bbox"][2] * a["bbox"][3], **a} for i, a in enumerate(annotations, 1)]
+    path = root / "ann.json"
+    path.write_text(json.dumps({"images": entries, "annotations": anns, "categories": categories}))
+    return path
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path: Path) -> Config:
+    return tiny_config(tmp_path)

@@ -1,0 +1,72 @@
+import pytest
+
+from detector.config import Config, ConfigError, load_config, parse_override
+
+
+def test_defaults_and_yaml_and_override(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("solver:\n  lr: 0.02\nmodel:\n  backbone: {name: resnet18}\n")
+    cfg = load_config(path, ["solver.max_iters=10", "model.anchors.ratios=[1, 2]", "loss.cls=bce"])
+    assert cfg.name == "exp"
+    assert cfg.solver.lr == 0.02 and cfg.solver.max_iters == 10
+    assert cfg.model.backbone.name == "resnet18"
+    assert cfg.model.anchors.ratios == [1.0, 2.0] and all(isinstance(r, float) for r in cfg.model.anchors.ratios)
+    assert cfg.loss.cls == "bce"
+    assert cfg.solver.momentum == Config().solver.momentum  # untouched defaults survive
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["solver.learning_rate=0.1"])
+    message = str(err.value)
+    assert "solver.learning_rate" in message and "lr" in message and "momentum" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("solver.max_iters=1.5", "expected int"),
+    ("solver.lr=fast", "expected float"),
+    ("train.channels_last=1", "expected bool"),
+    ("loss.cls=softmax", "one of focal|bce"),
+    ("model.anchors.sizes=[1, two, 3, 4, 5]", "model.anchors.sizes[1]"),
+    ("solver=3", "is a section"),
+])
+def test_bad_types_are_one_line_errors(override, expected):
+    with pytest.raises(ConfigError, match=expected.replace("|", r"\|").replace("[", r"\[").replace("]", r"\]")):
+        load_config(None, [override])
+
+
+def test_malformed_override_and_file(tmp_path):
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        parse_override("solver.lr")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("solver: {lr: 0.1}\nsolvr: {}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'solvr'"):
+        load_config(bad)
+
+
+def test_cross_field_validation():
+    with pytest.raises(ConfigError, match="bg_iou"):
+        load_config(None, ["matcher.bg_iou=0.6"])
+
+
+def test_shipped_configs_load():
+    for name in ("shapes_focal", "shapes_bce"):
+        cfg = load_config(f"configs/{name}.yaml")
+        assert cfg.name == name
+    focal, bce = load_config("configs/shapes_focal.yaml"), load_config("configs/shapes_bce.yaml")
+    assert bce.loss.cls == "bce" and focal.loss.cls == "focal"
+    assert bce.model == focal.model and bce.solver.max_iters == focal.solver.max_iters
+
+
+def test_base_chain_and_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("solver: {lr: 0.5, max_iters: 7}\n")
+    (tmp_path / "b.yaml").write_text("_base_: a.yaml\nsolver: {lr: 0.25}\n")
+    cfg = load_config(tmp_path / "b.yaml")
+    assert (cfg.name, cfg.solver.lr, cfg.solver.max_iters) == ("b", 0.25, 7)
+    (tmp_path / "c.yaml").write_text("_base_: d.yaml\n")
+    (tmp_path / "d.yaml").write_text("_base_: c.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "c.yaml")

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from detector.config import AugmentConfig, SyntheticConfig
+from detector.data.build import build_dataset, collate
+from detector.data.coco import CocoDetection
+from detector.data.synthetic import ensure_synthetic, render_image
+from detector.data.transforms import Letterbox
+from tests.conftest import tiny_config, write_coco
+
+
+def test_synthetic_is_deterministic_and_boxes_are_tight():
+    cfg = SyntheticConfig(image_size=96, size_range=[12.0, 30.0], textured_background=False,
+                          distractors_per_image=[0, 0], empty_fraction=0.0)
+    a, objs_a = render_image(cfg, 3, "train")
+    b, objs_b = render_image(cfg, 3, "train")
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and objs_a == objs_b
+    assert objs_a, "non-empty image expected"
+    background = np.asarray(a)[0, 0]
+    _, (x0, y0, x1, y1) = objs_a[0]
+    img = np.asarray(a).astype(int)
+    # the object's pixels reach every side of its box (square/circle/triangle all touch them)
+    region = np.abs(img[int(y0):int(y1), int(x0):int(x1)] - background).sum(-1) > 0
+    assert region[:, 0].any() and region[:, -1].any() and region[0].any() and region[-1].any()
+
+
+def test_ensure_synthetic_writes_coco_and_reuses(tmp_path):
+    cfg = SyntheticConfig(num_train=3, num_val=2, image_size=64, size_range=[10.0, 20.0])
+    root = ensure_synthetic(cfg, tmp_path / "s")
+    train = json.loads((root / "annotations" / "train.json").read_text())
+    assert len(train["images"]) == 3 and [c["name"] for c in train["categories"]] == cfg.classes
+    stamp = (root / "train" / "000000.png").stat().st_mtime_ns
+    ensure_synthetic(cfg, root)
+    assert (root / "train" / "000000.png").stat().st_mtime_ns == stamp  # not regenerated
+    cfg.num_train = 4
+    ensure_synthetic(cfg, root)
+    assert len(json.loads((root / "annotations" / "train.json").read_text())["images"]) == 4
+
+
+def test_coco_contract_non_contiguous_ids_and_degenerate_boxes(tmp_path):
+    cats = [{"id": 3, "name": "cat"}, {"id": 17, "name": "dog"}]
+    anns = [{"image_id": 1, "category_id": 17, "bbox": [10, 10, 20, 30]},
+            {"image_id": 1, "category_id": 3, "bbox": [50, 40, 30, 30]},  # extends past the image: clipped
+            {"image_id": 1, "category_id": 3, "bbox": [5, 5, 0, 10]}]  # zero width: dropped
+    ann = write_coco(tmp_path, [("a.png", (64, 48)), ("b.png", (32, 32))], anns, cats)
+    with pytest.warns(UserWarning, match="dropped 1 degenerate boxes"):
+        ds = CocoDetection(tmp_path / "images", ann)
+    assert ds.cat_ids == [3, 17] and ds.class_names == ["cat", "dog"]
+    image, target = ds[0]
+    assert image.shape == (48, 64, 3)  # no transform: raw RGB array
+    assert target["labels"].tolist() == [1, 0]
+    np.testing.assert_allclose(target["boxes"], [[10, 10, 30, 40], [50, 40, 64, 48]])
+    _, empty = ds[1]
+    assert empty["boxes"].shape == (0, 4)
+
+
+def test_letterbox_scales_boxes_and_pads():
+    lb = Letterbox(AugmentConfig(image_size=64, hflip_prob=0.0), train=True)
+    image = np.zeros((50, 100, 3), np.uint8)
+    out, boxes, labels, crowd, scale = lb(image, np.array([[10, 10, 30, 20]], np.float32), np.array([2]),
+                                          np.array([False]))
+    assert out.shape == (3, 64, 64) and scale == 0.64
+    torch.testing.assert_close(boxes, torch.tensor([[6.4, 6.4, 19.2, 12.8]]), atol=0.05, rtol=0)
+    assert labels.tolist() == [2] and crowd.tolist() == [False]
+
+
+def test_dataset_items_and_collate(tmp_path):
+    cfg = tiny_config(tmp_path)
+    ds = build_dataset(cfg, "train")
+    items = [ds[i] for i in range(3)]
+    images, targets = collate(items)
+    assert images.shape == (3, 3, 96, 96) and images.dtype == torch.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    m = max(len(t["labels"]) for _, t in items)
+    assert targets["boxes"].shape == (3, m, 4)
+    assert targets["valid"].sum().item() == sum(len(t["labels"]) for _, t in items)
+    assert targets["image_id"].tolist() == [t["image_id"] for _, t in items]
+    assert targets["scale"].tolist() == [1.0, 1.0, 1.0]

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+import evaluate
+from detector.data.synthetic import ensure_synthetic
+from detector.evaluation.coco_eval import STAT_KEYS
+from tests.conftest import tiny_config
+
+
+def gt_as_detections(ann_path):
+    gt = json.loads(ann_path.read_text())
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+            for a in gt["annotations"]]
+
+
+def test_ground_truth_as_detections_scores_ap_one(tmp_path, capsys):
+    cfg = tiny_config(tmp_path)
+    root = ensure_synthetic(cfg.data.synthetic, cfg.data.root)
+    ann = root / "annotations" / "val.json"
+    det = tmp_path / "det.json"
+    det.write_text(json.dumps(gt_as_detections(ann)))
+    assert evaluate.main(["--annotations", str(ann), "--detections", str(det), "--output", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "eval_metrics.json").read_text())
+    assert metrics["AP"] == pytest.approx(1.0) and metrics["AP50"] == pytest.approx(1.0)
+    assert set(STAT_KEYS) <= set(metrics)
+    assert "per-class AP" in capsys.readouterr().out
+
+
+def test_shifted_detections_score_lower(tmp_path):
+    cfg = tiny_config(tmp_path)
+    root = ensure_synthetic(cfg.data.synthetic, cfg.data.root)
+    ann = root / "annotations" / "val.json"
+    dets = gt_as_detections(ann)
+    for d in dets:
+        d["bbox"][0] += d["bbox"][2] * 0.4  # IoU ~0.43: a miss at 0.5
+    (tmp_path / "det.json").write_text(json.dumps(dets))
+    evaluate.main(["--annotations", str(ann), "--detections", str(tmp_path / "det.json"), "--output", str(tmp_path)])
+    assert json.loads((tmp_path / "eval_metrics.json").read_text())["AP50"] == pytest.approx(0.0)
+
+
+def test_compare_prints_deltas(tmp_path, capsys):
+    for name, ap in (("focal", 0.5), ("bce", 0.625)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({k: ap for k in STAT_KEYS}))
+    assert evaluate.main(["--compare", str(tmp_path / "focal"), str(tmp_path / "bce")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("focal") and "0.500" in out[1]
+    assert out[2].startswith("bce") and "0.625 (+0.125)" in out[2]
+
+
+def test_clear_errors(tmp_path, capsys):
+    assert evaluate.main(["--checkpoint", str(tmp_path / "nope.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: checkpoint") and "nope.pt" in err and "does not exist" in err
+    assert evaluate.main(["--compare", str(tmp_path)]) == 2
+    assert "metrics.json" in capsys.readouterr().err
+    (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04garbage")
+    assert evaluate.main(["--checkpoint", str(tmp_path / "trunc.pt")]) == 2
+    assert "trunc.pt" in capsys.readouterr().err
