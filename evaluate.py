@@ -3,6 +3,7 @@
     python evaluate.py --checkpoint runs/shapes_focal/last.pt         # val split of its dataset
     python evaluate.py --checkpoint CKPT --images DIR --annotations FILE [key.sub=value ...]
     python evaluate.py --annotations FILE --detections RESULTS.json   # score a results file
+    python evaluate.py --checkpoint CKPT --scores                     # + where the scores sit
     python evaluate.py --compare runs/shapes_focal runs/shapes_bce    # side by side, deltas
 """
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
+from pycocotools.coco import COCO
 
 from detector.boxes import BoxCoder
 from detector.config import ConfigError, apply_overrides, from_dict
@@ -22,13 +24,14 @@ from detector.data.coco import load_coco
 from detector.engine.checkpoint import CheckpointError, load_checkpoint
 from detector.engine.device import amp_dtype, resolve_device
 from detector.evaluation.coco_eval import coco_evaluate, format_table
-from detector.evaluation.compare import compare_table
+from detector.evaluation.compare import compare_table, read_json
 from detector.evaluation.evaluator import evaluate_dataset
+from detector.evaluation.scores import format_report, score_report
 from detector.model.retinanet import build_model
 from detector.postprocess import build_postprocessor
 
 
-def evaluate_checkpoint(args: argparse.Namespace) -> tuple[dict, dict, list]:
+def evaluate_checkpoint(args: argparse.Namespace) -> tuple[dict, dict, list, COCO]:
     state = load_checkpoint(args.checkpoint)
     cfg = from_dict(state["config"])
     if args.images:
@@ -51,7 +54,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> tuple[dict, dict, list]:
     post = build_postprocessor(cfg.inference, BoxCoder(cfg.loss.box_coder_weights))
     result = evaluate_dataset(model, post, dataset, cfg.train.batch_size, cfg.train.num_workers, device,
                               amp_dtype(cfg.train.amp, device))
-    return result.stats, result.per_class, result.results
+    return result.stats, result.per_class, result.results, dataset.coco
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detections", help="COCO results JSON to score against --annotations")
     parser.add_argument("--output", help="folder for detections.json and metrics.json "
                                          "(default: the checkpoint's folder)")
+    parser.add_argument("--scores", action="store_true",
+                        help="also report score quantiles of true, cross-class and other false positives")
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="run folders or metrics JSON files")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
@@ -72,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.detections:
             if not args.annotations:
                 raise ValueError("--detections needs --annotations (the ground truth)")
-            detections = _read_json(args.detections)
-            stats, per_class, _ = coco_evaluate(load_coco(args.annotations), detections)
+            detections = _read_detections(args.detections)
+            coco_gt = load_coco(args.annotations)
+            stats, per_class, _ = coco_evaluate(coco_gt, detections)
             results = None
             out_dir = Path(args.output or Path(args.detections).parent)
         elif args.checkpoint:
-            stats, per_class, results = evaluate_checkpoint(args)
+            stats, per_class, results, coco_gt = evaluate_checkpoint(args)
+            detections = results
             out_dir = Path(args.output or Path(args.checkpoint).parent)
         else:
             parser.error("give --checkpoint, --detections with --annotations, or --compare")
@@ -85,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_table(stats, per_class))
+    if args.scores:
+        print(format_report(score_report(coco_gt, detections)))
     out_dir.mkdir(parents=True, exist_ok=True)
     if results is not None:
         (out_dir / "detections.json").write_text(json.dumps(results))
@@ -93,16 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _read_json(path: str) -> list:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"detections file '{file}' does not exist")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"detections file '{file}' is not valid JSON: {exc}") from None
+def _read_detections(path: str) -> list:
+    data = read_json(path, "detections file")
     if not isinstance(data, list):
-        raise ValueError(f"detections file '{file}' must hold a list of COCO results")
+        raise ValueError(f"detections file '{path}' must hold a list of COCO results")
     return data
 
 

@@ -58,3 +58,22 @@ def test_clear_errors(tmp_path, capsys):
     (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04garbage")
     assert evaluate.main(["--checkpoint", str(tmp_path / "trunc.pt")]) == 2
     assert "trunc.pt" in capsys.readouterr().err
+
+
+def test_score_report_classifies_detections(tmp_path):
+    from detector.data.coco import load_coco
+    from detector.evaluation.scores import score_report
+
+    cfg = tiny_config(tmp_path)
+    root = ensure_synthetic(cfg.data.synthetic, cfg.data.root)
+    ann = root / "annotations" / "val.json"
+    dets = gt_as_detections(ann)
+    num_gt = len(dets)
+    first = dict(dets[0], score=0.9, category_id=dets[0]["category_id"] % 3 + 1)  # right box, wrong class
+    duplicate = dict(dets[1], score=0.5)  # second detection of an already-claimed box
+    far = {"image_id": dets[0]["image_id"], "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.2}
+    report = score_report(load_coco(ann), dets + [first, duplicate, far])
+    assert report["num_gt"] == num_gt
+    assert report["tp"]["count"] == num_gt and report["tp"]["median"] == 1.0
+    assert report["cross"]["count"] == 1 and report["cross"]["max"] == 0.9
+    assert report["fp"]["count"] == 2 and report["fp"]["max"] == 0.5

@@ -9,16 +9,22 @@ from typing import Any
 from detector.evaluation.coco_eval import STAT_KEYS
 
 
+def read_json(file: str | Path, what: str, hint: str = "") -> Any:
+    """Parse a JSON file; a missing or malformed file is a one-line error naming it."""
+    file = Path(file)
+    if not file.is_file():
+        raise FileNotFoundError(f"{what} '{file}' does not exist{hint}")
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} '{file}' is not valid JSON: {exc}") from None
+
+
 def read_metrics(path: str | Path) -> dict[str, Any]:
     """Metrics of a run folder (its ``metrics.json``) or of a metrics JSON file."""
     path = Path(path)
     file = path / "metrics.json" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"no metrics found at '{file}' (train the run first, or give a metrics JSON)")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"metrics file '{file}' is not valid JSON: {exc}") from None
+    data = read_json(file, "metrics file", " (train the run first, or give a metrics JSON)")
     missing = [k for k in STAT_KEYS if k not in data]
     if missing:
         raise ValueError(f"metrics file '{file}' lacks keys {missing}")
