@@ -58,10 +58,8 @@ class PostProcessor:
         boxes = self.coder.decode(deltas[image_idx, anchor_idx], anchors[anchor_idx])  # (P, 4)
         if scales is not None:
             boxes = boxes / scales.to(boxes)[image_idx, None]
-        hw = image_sizes.to(boxes)[image_idx]  # (P, 2)
-        boxes = torch.stack((boxes[:, 0].clamp(min=0).minimum(hw[:, 1]), boxes[:, 1].clamp(min=0).minimum(hw[:, 0]),
-                             boxes[:, 2].clamp(min=0).minimum(hw[:, 1]), boxes[:, 3].clamp(min=0).minimum(hw[:, 0])),
-                            dim=1)
+        limits = image_sizes.to(boxes).flip(1).repeat(1, 2)[image_idx]  # (P, 4): w, h, w, h
+        boxes = boxes.clamp(min=0).minimum(limits)
 
         kept = batched_nms(boxes, scores, image_idx * k + labels, self.nms_thresh)  # by score, desc.
         kept = kept[torch.sort(image_idx[kept], stable=True).indices]  # group by image, keep order

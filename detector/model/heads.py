@@ -46,7 +46,5 @@ class Subnet(nn.Module):
         outs = []
         for x in features:
             y = self.out(self.tower(x))  # (N, A * D, H, W)
-            n, _, h, w = y.shape
-            outs.append(y.permute(0, 2, 3, 1).reshape(n, h * w * (y.shape[1] // self.out_per_anchor),
-                                                      self.out_per_anchor))
+            outs.append(y.permute(0, 2, 3, 1).reshape(y.shape[0], -1, self.out_per_anchor))
         return torch.cat(outs, dim=1)
