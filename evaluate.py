@@ -3,7 +3,9 @@
     python evaluate.py --checkpoint runs/shapes_focal/last.pt         # val split of its dataset
     python evaluate.py --checkpoint CKPT --images DIR --annotations FILE [key.sub=value ...]
     python evaluate.py --annotations FILE --detections RESULTS.json   # score a results file
+    python evaluate.py ... evaluation.backend=pycocotools             # the reference COCO implementation
     python evaluate.py --checkpoint CKPT --scores                     # + where the scores sit
+    python evaluate.py --checkpoint CKPT --imbalance                  # + calibration, loss distribution
     python evaluate.py --compare runs/shapes_focal runs/shapes_bce    # side by side, deltas
 """
 
@@ -15,46 +17,35 @@ import sys
 from pathlib import Path
 
 import torch
-from pycocotools.coco import COCO
 
-from detector.boxes import BoxCoder
-from detector.config import ConfigError, apply_overrides, from_dict
+from detector.analysis.report import imbalance_report
+from detector.config import Config, ConfigError, apply_overrides
 from detector.data.build import build_dataset
-from detector.data.coco import load_coco
-from detector.engine.checkpoint import CheckpointError, load_checkpoint
-from detector.engine.device import amp_dtype, resolve_device
-from detector.evaluation.coco_eval import coco_evaluate, format_table
+from detector.data.coco import CocoDetection, load_coco
+from detector.engine.checkpoint import CheckpointError
+from detector.engine.restore import Detector, load_detector
+from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
 from detector.evaluation.compare import compare_table, read_json
-from detector.evaluation.evaluator import evaluate_dataset
+from detector.evaluation.evaluator import EvalResult, evaluate_dataset
 from detector.evaluation.scores import format_report, score_report
-from detector.model.retinanet import build_model
-from detector.postprocess import build_postprocessor
+from detector.evaluation.voc_eval import voc_evaluate
 
 
-def evaluate_checkpoint(args: argparse.Namespace) -> tuple[dict, dict, list, COCO]:
-    state = load_checkpoint(args.checkpoint)
-    cfg = from_dict(state["config"])
-    if args.images:
-        cfg.data.val_images = args.images
-    if args.annotations:
-        cfg.data.val_annotations = args.annotations
-    apply_overrides(cfg, args.overrides)
-    device = resolve_device(cfg.train.device)
-    dataset = build_dataset(cfg, "val")
-    if dataset.cat_ids != list(state["cat_ids"]):
+def evaluate_checkpoint(args: argparse.Namespace) -> tuple[EvalResult, CocoDetection, Detector]:
+    def point_at_data(cfg: Config) -> None:
+        if args.images:
+            cfg.data.val_images = args.images
+        if args.annotations:
+            cfg.data.val_annotations = args.annotations
+    det = load_detector(args.checkpoint, args.overrides, point_at_data)
+    dataset = build_dataset(det.cfg, "val")
+    if dataset.cat_ids != det.cat_ids:
         raise ValueError(f"'{dataset.ann_file}' has category ids {dataset.cat_ids}, the checkpoint was "
-                         f"trained on {list(state['cat_ids'])}")
-    model = build_model(cfg.model, len(state["cat_ids"]))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint '{args.checkpoint}' does not fit the model of its config: "
-                              f"{str(exc).splitlines()[0]}") from None
-    model.to(device)
-    post = build_postprocessor(cfg.inference, BoxCoder(cfg.loss.box_coder_weights))
-    result = evaluate_dataset(model, post, dataset, cfg.train.batch_size, cfg.train.num_workers, device,
-                              amp_dtype(cfg.train.amp, device))
-    return result.stats, result.per_class, result.results, dataset.coco
+                         f"trained on {det.cat_ids}")
+    result = evaluate_dataset(det.model, det.postprocess, dataset, det.cfg.train.batch_size,
+                              det.cfg.train.num_workers, det.device, det.amp_dtype,
+                              backend=det.cfg.evaluation.backend)
+    return result, dataset, det
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                                          "(default: the checkpoint's folder)")
     parser.add_argument("--scores", action="store_true",
                         help="also report score quantiles of true, cross-class and other false positives")
+    parser.add_argument("--imbalance", action="store_true",
+                        help="also write the imbalance report: score calibration (reliability diagram, ECE) "
+                             "and, for a checkpoint, the loss distribution over anchors per gamma")
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="run folders or metrics JSON files")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
@@ -79,11 +73,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--detections needs --annotations (the ground truth)")
             detections = _read_detections(args.detections)
             coco_gt = load_coco(args.annotations)
-            stats, per_class, _ = coco_evaluate(coco_gt, detections)
-            results = None
+            backend = apply_overrides(Config(), args.overrides).evaluation.backend
+            stats, per_class, _ = coco_evaluate(coco_gt, detections, backend=backend)
+            voc = voc_evaluate(coco_gt, detections)
+            results, det, dataset = None, None, None
             out_dir = Path(args.output or Path(args.detections).parent)
         elif args.checkpoint:
-            stats, per_class, results, coco_gt = evaluate_checkpoint(args)
+            result, dataset, det = evaluate_checkpoint(args)
+            coco_gt = dataset.coco
+            stats, per_class, voc, results = result.stats, result.per_class, result.voc, result.results
             detections = results
             out_dir = Path(args.output or Path(args.checkpoint).parent)
         else:
@@ -91,13 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(stats, per_class))
+    print(format_table(stats, per_class, voc))
     if args.scores:
         print(format_report(score_report(coco_gt, detections)))
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.imbalance:
+        print(imbalance_report(coco_gt, detections, out_dir / "imbalance", det, dataset))
     if results is not None:
         (out_dir / "detections.json").write_text(json.dumps(results))
-    (out_dir / "eval_metrics.json").write_text(json.dumps({**stats, "per_class_AP": per_class}, indent=1))
+    (out_dir / "eval_metrics.json").write_text(json.dumps(metrics_dict(stats, per_class, voc), indent=1))
     print(f"wrote {out_dir / 'eval_metrics.json'}" + (f" and {out_dir / 'detections.json'}" if results else ""))
     return 0
 

@@ -4,6 +4,7 @@
     python train.py --config configs/shapes_bce.yaml  # same, plain BCE classification loss
     python train.py --config FILE key.sub=value ...   # dotted, type-checked overrides
     python train.py --config FILE --resume            # continue from <run dir>/last.pt
+    python train.py --config FILE --init-from CKPT    # finetune: load what fits (other class count ok)
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import sys
 from detector.config import ConfigError, load_config
 from detector.engine.checkpoint import CheckpointError
 from detector.engine.trainer import NonFiniteLossError, Trainer, run_dir_of
-from detector.evaluation.coco_eval import format_table
 
 DEFAULT_CONFIG = "configs/shapes_focal.yaml"
 
@@ -23,11 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})")
     parser.add_argument("--resume", action="store_true", help="continue from <run dir>/last.pt")
+    parser.add_argument("--init-from", metavar="WEIGHTS",
+                        help="start from a checkpoint or a torchvision RetinaNet state_dict "
+                             "(same as model.init_from=WEIGHTS); layers that do not fit are re-initialised")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config, args.overrides)
-        trainer = Trainer.build(cfg)
+        overrides = args.overrides + ([f"model.init_from={args.init_from}"] if args.init_from else [])
+        cfg = load_config(args.config, overrides)
+        trainer = Trainer.build(cfg, initialise=not args.resume)
         if args.resume:
             trainer.resume(run_dir_of(cfg) / "last.pt")
         print(f"run folder: {trainer.run_dir}")
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, NonFiniteLossError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(result.stats, result.per_class))
+    print(result.table())
     print(f"metrics: {trainer.run_dir / 'metrics.json'}")
     return 0
 

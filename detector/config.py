@@ -46,19 +46,28 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
-    dataset: Literal["synthetic", "coco"] = "synthetic"
+    dataset: Literal["synthetic", "coco", "voc"] = "synthetic"
     root: str = "data/shapes"  # dataset folder; synthetic data is generated here when absent
     # COCO-format splits; empty means "<root>/<split>" images and "<root>/annotations/<split>.json"
     train_images: str = ""
     train_annotations: str = ""
     val_images: str = ""
     val_annotations: str = ""
+    # Pascal VOC: "FOLDER:SPLIT" sets under root, e.g. ["VOC2007:trainval", "VOC2012:trainval"]
+    train_sets: list[str] = field(default_factory=list)
+    val_sets: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)  # VOC; empty = discovered from train_sets
+    filter_empty: bool = False  # leave out training images without annotations (default: negatives)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass
 class AugmentConfig:
-    image_size: int = 800  # longest side after letterbox resize (then padded to a square)
+    # "letterbox": longest side = image_size, padded to a square (small images, fixed shapes);
+    # "shortest_edge": shorter side = image_size unless the longer would exceed max_size (detectron2)
+    resize: Literal["letterbox", "shortest_edge"] = "letterbox"
+    image_size: int = 800
+    max_size: int = 1333  # shortest_edge only
     hflip_prob: float = 0.5
     color_jitter_prob: float = 0.0
     brightness: float = 0.2
@@ -81,6 +90,9 @@ class AnchorConfig:
     sizes: list[float] = field(default_factory=lambda: [32.0, 64.0, 128.0, 256.0, 512.0])  # P3..P7
     scales: list[float] = field(default_factory=lambda: [1.0, 2 ** (1 / 3), 2 ** (2 / 3)])
     ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])  # height / width
+    # torchvision's retinanet_resnet50_fpn truncates size * scale to an int and rounds the cell
+    # anchors to whole pixels; set this to run its imported weights with identical boxes
+    torchvision_compat: bool = False
 
 
 @dataclass
@@ -94,6 +106,8 @@ class HeadConfig:
 class ModelConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     fpn_channels: int = 256
+    p6_from: Literal["c5", "p5"] = "c5"  # the paper takes P6 from C5; torchvision's v1 model from P5
+    init_from: str = ""  # checkpoint or torchvision RetinaNet state_dict to start from (train --init-from)
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
 
@@ -108,9 +122,15 @@ class MatcherConfig:
 
 @dataclass
 class LossConfig:
-    cls: Literal["focal", "bce"] = "focal"
-    alpha: float = 0.25  # focal only; < 0 disables the alpha weighting
+    # focal; bce (plain); balanced_ce (alpha only); ohem (bce on positives + hardest negatives);
+    # ghm (GHM-C, Li et al. 2019); qfl (quality focal loss, Li et al. 2020)
+    cls: Literal["focal", "bce", "balanced_ce", "ohem", "ghm", "qfl"] = "focal"
+    alpha: float = 0.25  # focal and balanced_ce; < 0 disables the alpha weighting
     gamma: float = 2.0  # focal only
+    ohem_ratio: float = 3.0  # ohem: negatives kept per positive, per image
+    ghm_bins: int = 10
+    ghm_momentum: float = 0.75  # ghm: EMA of the gradient-density histogram; 0 = per batch
+    qfl_beta: float = 2.0
     box: Literal["smooth_l1", "l1", "giou"] = "smooth_l1"
     beta: float = 0.1  # smooth L1 transition point
     box_weight: float = 1.0
@@ -125,6 +145,13 @@ class InferenceConfig:
     topk_per_level: int = 1000
     nms_thresh: float = 0.5
     max_detections: int = 100
+
+
+@dataclass
+class EvalConfig:
+    # faster-coco-eval gives the same 12 stats as pycocotools (tests/test_evaluate.py) several
+    # times faster; pycocotools stays available as the reference implementation
+    backend: Literal["faster_coco_eval", "pycocotools"] = "faster_coco_eval"
 
 
 @dataclass
@@ -148,6 +175,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
+    compile: bool = False  # torch.compile the training forward (needs a C++ compiler on CPU)
     seed: int = 0
     num_workers: int = 2
     eval_period: int = 0  # iterations between evaluations; 0 = only at the end
@@ -166,6 +194,7 @@ class Config:
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -341,6 +370,8 @@ def validate(cfg: Config) -> None:
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
         (len(cfg.loss.box_coder_weights) == 4, "loss.box_coder_weights needs 4 values"),
+        (cfg.data.dataset != "voc" or bool(cfg.data.train_sets or cfg.data.val_sets),
+         "data.dataset=voc needs data.train_sets / data.val_sets, e.g. ['VOC2007:trainval']"),
         (len(cfg.data.synthetic.classes) == len(cfg.data.synthetic.class_weights),
          "data.synthetic.class_weights needs one value per class in data.synthetic.classes"),
     ]

@@ -7,8 +7,20 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss
 
-from detector.boxes import IGNORE, BoxCoder, Matcher
+from detector.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, box_area
+from detector.cls_losses import GHMC, ohem_keep, quality_focal_loss
 from detector.config import LossConfig, MatcherConfig
+
+
+CLS_LOSSES = ("focal", "bce", "balanced_ce", "ohem", "ghm", "qfl")
+
+
+def box_iou_pairs(a: Tensor, b: Tensor) -> Tensor:
+    """IoU of matching rows: a, b (P, 4) xyxy -> (P,)."""
+    lt = torch.maximum(a[:, :2], b[:, :2])
+    rb = torch.minimum(a[:, 2:], b[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=1)
+    return inter / (box_area(a) + box_area(b) - inter).clamp(min=1e-12)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -60,20 +72,42 @@ class RetinaNetLoss:
 
     def __init__(self, matcher: Matcher, coder: BoxCoder, cls_loss: str = "focal", alpha: float = 0.25,
                  gamma: float = 2.0, box_loss: str = "smooth_l1", beta: float = 0.1,
-                 box_weight: float = 1.0, normalizer_momentum: float = 0.0) -> None:
-        if cls_loss not in ("focal", "bce"):
-            raise ValueError(f"cls_loss must be 'focal' or 'bce', got '{cls_loss}'")
+                 box_weight: float = 1.0, normalizer_momentum: float = 0.0, ohem_ratio: float = 3.0,
+                 ghm_bins: int = 10, ghm_momentum: float = 0.75, qfl_beta: float = 2.0) -> None:
+        if cls_loss not in CLS_LOSSES:
+            raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got '{cls_loss}'")
         if box_loss not in ("smooth_l1", "l1", "giou"):
             raise ValueError(f"box_loss must be 'smooth_l1', 'l1' or 'giou', got '{box_loss}'")
         self.matcher = matcher
         self.coder = coder
-        # plain BCE: no alpha balancing, no focusing term, same normaliser and prior init
-        self.alpha, self.gamma = (alpha, gamma) if cls_loss == "focal" else (-1.0, 0.0)
+        self.cls_loss = cls_loss
+        # focal: alpha and gamma; alpha-balanced CE: alpha only; BCE (and OHEM on BCE): neither
+        self.alpha = alpha if cls_loss in ("focal", "balanced_ce") else -1.0
+        self.gamma = gamma if cls_loss == "focal" else 0.0
+        self.ohem_ratio = ohem_ratio
+        self.ghm = GHMC(ghm_bins, ghm_momentum) if cls_loss == "ghm" else None
+        self.qfl_beta = qfl_beta
         self.box_loss = box_loss
         self.beta = beta
         self.box_weight = box_weight
         self.momentum = normalizer_momentum
         self.normalizer_ema: float | None = None
+
+    def _classification(self, logits: Tensor, cls_targets: Tensor, positive: Tensor, not_ignored: Tensor,
+                        normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        """logits, cls_targets (N, A, K); positive, not_ignored (N, A) bool ->
+        (loss scalar, per-element loss (N, A, K) that entered it)."""
+        if self.cls_loss == "ghm":
+            return self.ghm(logits, cls_targets, not_ignored[..., None])
+        if self.cls_loss == "qfl":
+            per_elem = quality_focal_loss(logits, cls_targets, self.qfl_beta)
+        else:
+            per_elem = sigmoid_focal_loss(logits, cls_targets, self.alpha, self.gamma)
+        keep = not_ignored
+        if self.cls_loss == "ohem":
+            keep = ohem_keep(per_elem.sum(dim=2), positive, not_ignored & ~positive, self.ohem_ratio)
+        per_elem = per_elem * keep[..., None].to(per_elem.dtype)
+        return per_elem.sum() / normalizer, per_elem
 
     def _normalizer(self, num_pos: Tensor) -> Tensor:
         current = num_pos.float().clamp(min=1.0)
@@ -102,7 +136,6 @@ class RetinaNetLoss:
         with torch.no_grad():
             matches = self.matcher(anchors, targets["boxes"], targets["valid"], targets.get("crowd"))
         positive = matches >= 0  # (N, A)
-        not_ignored = (matches != IGNORE).to(logits.dtype)  # (N, A)
         idx = matches.clamp(min=0)
         matched_labels = targets["labels"].gather(1, idx)  # (N, A)
         cls_targets = F.one_hot(matched_labels, logits.shape[-1]).to(logits.dtype)
@@ -110,13 +143,17 @@ class RetinaNetLoss:
 
         num_pos = positive.sum()
         normalizer = self._normalizer(num_pos)
-        per_elem = sigmoid_focal_loss(logits, cls_targets, self.alpha, self.gamma) * not_ignored[..., None]
-        loss_cls = per_elem.sum() / normalizer
+        matched_boxes = targets["boxes"].gather(1, idx[..., None].expand(-1, -1, 4))[positive]  # (P, 4)
+        pos_anchors = anchors.expand(len(matches), -1, -1)[positive]  # (P, 4)
+        pos_deltas = deltas[positive]
+        if self.cls_loss == "qfl":  # soft target: IoU of the (detached) predicted box with its truth
+            with torch.no_grad():
+                iou = box_iou_pairs(self.coder.decode(pos_deltas.detach(), pos_anchors), matched_boxes)
+            cls_targets = cls_targets.clone()
+            cls_targets[positive] *= iou[:, None]
+        loss_cls, per_elem = self._classification(logits, cls_targets, positive, matches != IGNORE, normalizer)
 
         if bool(positive.any()):
-            matched_boxes = targets["boxes"].gather(1, idx[..., None].expand(-1, -1, 4))[positive]  # (P, 4)
-            pos_anchors = anchors.expand(len(matches), -1, -1)[positive]  # (P, 4)
-            pos_deltas = deltas[positive]
             if self.box_loss == "giou":
                 box = generalized_box_iou_loss(self.coder.decode(pos_deltas, pos_anchors), matched_boxes,
                                                reduction="sum")
@@ -135,6 +172,7 @@ class RetinaNetLoss:
             stats = {
                 "num_pos": positive.sum(dim=1),
                 "num_ignored": (matches == IGNORE).sum(dim=1),
+                "num_neg": (matches == BACKGROUND).sum(dim=1),
                 "neg_loss_share": (per_elem.detach() * neg_mask).sum() / total,
             }
         return {"loss_cls": loss_cls, "loss_box": loss_box}, stats
@@ -145,5 +183,6 @@ def build_criterion(loss: LossConfig, matcher: MatcherConfig) -> RetinaNetLoss:
         Matcher(matcher.fg_iou, matcher.bg_iou, matcher.allow_low_quality, matcher.crowd_ioa),
         BoxCoder(loss.box_coder_weights),
         cls_loss=loss.cls, alpha=loss.alpha, gamma=loss.gamma, box_loss=loss.box, beta=loss.beta,
-        box_weight=loss.box_weight, normalizer_momentum=loss.normalizer_momentum,
+        box_weight=loss.box_weight, normalizer_momentum=loss.normalizer_momentum, ohem_ratio=loss.ohem_ratio,
+        ghm_bins=loss.ghm_bins, ghm_momentum=loss.ghm_momentum, qfl_beta=loss.qfl_beta,
     )

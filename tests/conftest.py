@@ -35,7 +35,7 @@ def write_coco(root: Path, images: list[tuple[str, tuple[int, int]]], annotation
     for i, (name, (w, h)) in enumerate(images, start=1):
         Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(root / "images" / name)
         entries.append({"id": i, "file_name": name, "width": w, "height": h})
-    anns = [{"id": i, "iscrowd": 0, "area": a["bbox"][2] * a["bbox"][3], **a} for i, a in enumerate(annotations, 1)]
+    anns = [{"id": i, "iscrowd": 0, "area": 1.0, **a} for i, a in enumerate(annotations, 1)]
     path = root / "ann.json"
     path.write_text(json.dumps({"images": entries, "annotations": anns, "categories": categories}))
     return path
@@ -44,3 +44,34 @@ def write_coco(root: Path, images: list[tuple[str, tuple[int, int]]], annotation
 @pytest.fixture
 def tiny_cfg(tmp_path: Path) -> Config:
     return tiny_config(tmp_path)
+
+
+def voc_xml(filename: str, objects: list[tuple[str, tuple[float, float, float, float], bool]],
+            size: tuple[int, int] | None = None) -> str:
+    """A VOC annotation; ``size`` None leaves <size> out. Boxes are VOC 1-based (xmin, ymin, xmax, ymax)."""
+    parts = [f"<annotation><folder>x</folder><filename>{filename}</filename>"]
+    if size is not None:
+        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
+    for name, (x0, y0, x1, y1), difficult in objects:
+        parts.append(f"<object><name>{name}</name><difficult>{int(difficult)}</difficult><bndbox>"
+                     f"<xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>")
+    return "".join(parts) + "</annotation>"
+
+
+def write_voc(folder: Path, items: dict[str, tuple[tuple[int, int], list]], split: str | None = None,
+              devkit: bool = True, xml_size: str = "right") -> Path:
+    """Write a VOC folder: ``items`` id -> ((w, h), objects). devkit=True uses JPEGImages/Annotations/
+    ImageSets/Main; False uses images/annotations/<split>.txt. ``xml_size`` right|missing|zero|wrong."""
+    img_dir = folder / ("JPEGImages" if devkit else "images")
+    ann_dir = folder / ("Annotations" if devkit else "annotations")
+    img_dir.mkdir(parents=True, exist_ok=True)
+    ann_dir.mkdir(parents=True, exist_ok=True)
+    for image_id, ((w, h), objects) in items.items():
+        Image.fromarray(np.full((h, w, 3), 100, np.uint8)).save(img_dir / f"{image_id}.jpg")
+        size = {"right": (w, h), "missing": None, "zero": (0, 0), "wrong": (w * 3, h // 2)}[xml_size]
+        (ann_dir / f"{image_id}.xml").write_text(voc_xml(f"{image_id}.jpg", objects, size))
+    if split:
+        split_file = folder / "ImageSets" / "Main" / f"{split}.txt" if devkit else folder / f"{split}.txt"
+        split_file.parent.mkdir(parents=True, exist_ok=True)
+        split_file.write_text("\n".join(items) + "\n")
+    return folder

@@ -79,3 +79,49 @@ def test_dataset_items_and_collate(tmp_path):
     assert targets["valid"].sum().item() == sum(len(t["labels"]) for _, t in items)
     assert targets["image_id"].tolist() == [t["image_id"] for _, t in items]
     assert targets["scale"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_shortest_edge_resize_caps_the_long_side():
+    lb = Letterbox(AugmentConfig(resize="shortest_edge", image_size=40, max_size=60, hflip_prob=0.0), train=False)
+    out, boxes, _, _, scale = lb(np.zeros((50, 100, 3), np.uint8), np.array([[10, 10, 30, 20]], np.float32),
+                                 np.array([0]), np.array([False]))
+    assert scale == 0.6 and out.shape == (3, 30, 60)  # 40/50 would make the long side 80 > 60
+    torch.testing.assert_close(boxes, torch.tensor([[6.0, 6.0, 18.0, 12.0]]), atol=1e-4, rtol=0)
+
+
+def test_coco_images_without_annotations_are_negatives_unless_filtered(tmp_path):
+    cats = [{"id": 1, "name": "a"}]
+    ann = write_coco(tmp_path, [("a.png", (32, 32)), ("b.png", (32, 32))],
+                     [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 10, 10]}], cats)
+    assert len(CocoDetection(tmp_path / "images", ann)) == 2
+    with pytest.warns(UserWarning, match="left out 1 images without annotations"):
+        assert len(CocoDetection(tmp_path / "images", ann, filter_empty=True)) == 1
+
+
+@pytest.mark.parametrize("bad_ann, message", [
+    ({"image_id": 1, "category_id": 9, "bbox": [1, 1, 5, 5]}, "category_id 9, not one of the categories"),
+    ({"image_id": 1, "category_id": 1, "bbox": [1, 1, 5]}, r"bbox \[1, 1, 5\]; expected"),
+    ({"image_id": 1, "category_id": 1, "bbox": [1, 1, "w", 5]}, "expected .x, y, width, height"),
+])
+def test_bad_coco_annotations_name_the_file_and_id(tmp_path, bad_ann, message):
+    ann = write_coco(tmp_path, [("a.png", (32, 32))], [bad_ann], [{"id": 1, "name": "a"}])
+    with pytest.raises(ValueError, match=message) as info:
+        CocoDetection(tmp_path / "images", ann)
+    assert "ann.json: annotation id 1" in str(info.value)
+
+
+def test_nan_boxes_are_dropped_and_counted(tmp_path):
+    ann = write_coco(tmp_path, [("a.png", (32, 32))],
+                     [{"image_id": 1, "category_id": 1, "bbox": [float("nan"), 1, 5, 5]}], [{"id": 1, "name": "a"}])
+    with pytest.warns(UserWarning, match="dropped 1 degenerate"):
+        ds = CocoDetection(tmp_path / "images", ann)
+    assert ds[0][1]["boxes"].shape == (0, 4)
+
+
+def test_malformed_json_is_a_clear_error(tmp_path):
+    (tmp_path / "broken.json").write_text('{"images": [')
+    with pytest.raises(ValueError, match="broken.json' is not valid JSON"):
+        CocoDetection(tmp_path, tmp_path / "broken.json")
+    (tmp_path / "odd.json").write_text('{"images": [{"file_name": "x.png"}]}')
+    with pytest.raises(ValueError, match="odd.json' is not in COCO format"):
+        CocoDetection(tmp_path, tmp_path / "odd.json")

@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 
 import evaluate
 from detector.data.synthetic import ensure_synthetic
-from detector.evaluation.coco_eval import STAT_KEYS
+from detector.data.coco import load_coco
+from detector.evaluation.coco_eval import STAT_KEYS, coco_evaluate
 from tests.conftest import tiny_config
 
 
@@ -24,7 +26,9 @@ def test_ground_truth_as_detections_scores_ap_one(tmp_path, capsys):
     metrics = json.loads((tmp_path / "eval_metrics.json").read_text())
     assert metrics["AP"] == pytest.approx(1.0) and metrics["AP50"] == pytest.approx(1.0)
     assert set(STAT_KEYS) <= set(metrics)
-    assert "per-class AP" in capsys.readouterr().out
+    assert "VOC AP50: 1.000 (all-point), 1.000 (VOC07 11-point)" in capsys.readouterr().out
+    assert metrics["VOC_AP50"] == pytest.approx(1.0) and set(metrics["per_class_VOC07_AP50"]) == {
+        "circle", "square", "triangle"}
 
 
 def test_shifted_detections_score_lower(tmp_path):
@@ -77,3 +81,34 @@ def test_score_report_classifies_detections(tmp_path):
     assert report["tp"]["count"] == num_gt and report["tp"]["median"] == 1.0
     assert report["cross"]["count"] == 1 and report["cross"]["max"] == 0.9
     assert report["fp"]["count"] == 2 and report["fp"]["max"] == 0.5
+
+
+def test_faster_coco_eval_matches_pycocotools(tmp_path):
+    """The default backend must give pycocotools' numbers: noisy, mislabeled, crowded detections."""
+    cfg = tiny_config(tmp_path)
+    root = ensure_synthetic(cfg.data.synthetic, cfg.data.root)
+    coco_gt = load_coco(root / "annotations" / "val.json")
+    rng = np.random.default_rng(0)
+    dets = []
+    for d in gt_as_detections(root / "annotations" / "val.json"):
+        for _ in range(4):
+            x, y, w, h = np.asarray(d["bbox"]) + rng.normal(0, 0.2, 4) * np.repeat(d["bbox"][2:], 2)
+            label = d["category_id"] if rng.random() < 0.7 else int(rng.choice(coco_gt.getCatIds()))
+            dets.append({"image_id": d["image_id"], "category_id": label,
+                         "bbox": [float(x), float(y), float(abs(w)), float(abs(h))], "score": float(rng.random())})
+    ref_stats, ref_cls, _ = coco_evaluate(coco_gt, dets, backend="pycocotools")
+    stats, per_class, _ = coco_evaluate(coco_gt, dets, backend="faster_coco_eval")
+    assert 0.05 < ref_stats["AP50"] < 0.95  # a non-trivial case
+    assert stats == pytest.approx(ref_stats, abs=1e-9)
+    assert per_class == pytest.approx(ref_cls, abs=1e-9)
+
+
+def test_unknown_backend_is_a_clear_error(tmp_path, capsys):
+    cfg = tiny_config(tmp_path)
+    root = ensure_synthetic(cfg.data.synthetic, cfg.data.root)
+    ann = root / "annotations" / "val.json"
+    (tmp_path / "det.json").write_text(json.dumps(gt_as_detections(ann)))
+    code = evaluate.main(["--annotations", str(ann), "--detections", str(tmp_path / "det.json"),
+                          "evaluation.backend=cocoapi"])
+    assert code == 2
+    assert "evaluation.backend" in capsys.readouterr().err

@@ -10,9 +10,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from detector.config import Config, DataConfig
-from detector.data.coco import CocoDetection
+from detector.data.coco import CocoDetection, coco_from_dict
 from detector.data.synthetic import ensure_synthetic
 from detector.data.transforms import Letterbox
+from detector.data.voc import discover_classes, voc_to_coco
 
 
 def split_paths(cfg: DataConfig, split: str) -> tuple[Path, Path]:
@@ -22,13 +23,32 @@ def split_paths(cfg: DataConfig, split: str) -> tuple[Path, Path]:
     return Path(images), Path(annotations)
 
 
+def voc_class_names(cfg: DataConfig) -> list[str]:
+    """``data.class_names``, or the classes found in the VOC train sets (stored back into ``cfg``
+    so the run's saved config and checkpoint name them)."""
+    if not cfg.class_names:
+        cfg.class_names = discover_classes(Path(cfg.root), cfg.train_sets or cfg.val_sets)
+        print(f"VOC classes discovered in {cfg.train_sets or cfg.val_sets}: {cfg.class_names}")
+        if not cfg.class_names:
+            raise ValueError(f"no <object> found in VOC sets {cfg.train_sets or cfg.val_sets} under '{cfg.root}'")
+    return cfg.class_names
+
+
 def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None) -> CocoDetection:
     """The ``split`` dataset; the synthetic benchmark is generated first if needed."""
+    train = split == "train" if train_transforms is None else train_transforms
+    transform = Letterbox(cfg.augment, train=train)
+    filter_empty = cfg.data.filter_empty and split == "train"
+    if cfg.data.dataset == "voc":
+        sets = cfg.data.train_sets if split == "train" else cfg.data.val_sets
+        if not sets:
+            raise ValueError(f"data.{split}_sets is empty: name the VOC sets, e.g. ['VOC2007:trainval']")
+        coco = coco_from_dict(voc_to_coco(cfg.data.root, sets, voc_class_names(cfg.data)))
+        return CocoDetection(cfg.data.root, coco, transform, filter_empty, source=f"VOC {sets} under '{cfg.data.root}'")
     if cfg.data.dataset == "synthetic":
         ensure_synthetic(cfg.data.synthetic, cfg.data.root)
     images, annotations = split_paths(cfg.data, split)
-    train = split == "train" if train_transforms is None else train_transforms
-    return CocoDetection(images, annotations, Letterbox(cfg.augment, train=train))
+    return CocoDetection(images, annotations, transform, filter_empty)
 
 
 def collate(batch: list[tuple[Tensor, dict[str, Any]]]) -> tuple[Tensor, dict[str, Tensor]]:

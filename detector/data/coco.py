@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
+from detector.data.images import load_rgb
 
-def load_rgb(path: Path) -> np.ndarray:
-    """Decode an image by its content (not its extension) to (H, W, 3) uint8 RGB."""
-    try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image file '{path}' does not exist") from None
-    except OSError as exc:
-        raise OSError(f"image file '{path}' cannot be read: {exc}") from None
+__all__ = ["CocoDetection", "coco_from_dict", "load_coco", "load_rgb"]
 
 
 def load_coco(ann_file: str | Path) -> COCO:
     ann_file = Path(ann_file)
     if not ann_file.is_file():
         raise FileNotFoundError(f"annotation file '{ann_file}' does not exist")
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
-        return COCO(str(ann_file))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
+            return COCO(str(ann_file))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"annotation file '{ann_file}' is not valid JSON: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"annotation file '{ann_file}' is not in COCO format (problem with {exc})") from None
+
+
+def coco_from_dict(dataset: dict[str, Any]) -> COCO:
+    """A pycocotools COCO object for an in-memory COCO-format dict (e.g. converted VOC)."""
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
 
 
 class CocoDetection(Dataset):
@@ -41,50 +48,68 @@ class CocoDetection(Dataset):
     COCO category ids need not be contiguous: ``cat_ids[label]`` maps a label back to its id.
     """
 
-    def __init__(self, image_dir: str | Path, ann_file: str | Path, transform: Callable | None = None) -> None:
+    def __init__(self, image_dir: str | Path, ann: str | Path | COCO, transform: Callable | None = None,
+                 filter_empty: bool = False, source: str | None = None) -> None:
         self.image_dir = Path(image_dir)
-        self.coco = load_coco(ann_file)
-        self.ann_file = str(ann_file)
+        self.coco = ann if isinstance(ann, COCO) else load_coco(ann)
+        self.ann_file = source or str(ann)  # names the data in messages
         self.cat_ids: list[int] = sorted(self.coco.getCatIds())
         if not self.cat_ids:
-            raise ValueError(f"annotation file '{ann_file}' defines no categories")
+            raise ValueError(f"annotation file '{self.ann_file}' defines no categories")
         self.class_names = [self.coco.cats[c]["name"] for c in self.cat_ids]
         self.label_of = {c: i for i, c in enumerate(self.cat_ids)}
-        self.image_ids: list[int] = sorted(self.coco.getImgIds())
         self.transform = transform
-        self._report_dropped()
+        counts = {"dropped": 0, "clipped": 0}
+        self._targets = {i: self._annotations(i, counts) for i in sorted(self.coco.getImgIds())}
+        self.image_ids: list[int] = [i for i, t in self._targets.items() if not filter_empty or len(t[0])]
+        self._report(counts, len(self._targets) - len(self.image_ids))
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def _annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Boxes (M, 4) xyxy clipped to the image, labels, crowd flags, and how many were dropped."""
+    def _annotations(self, image_id: int, counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (M, 4) xyxy clipped to the image, labels (M,), crowd flags (M,) of one image."""
         info = self.coco.imgs[image_id]
-        w, h = info.get("width", np.inf), info.get("height", np.inf)
-        boxes, labels, crowd, dropped = [], [], [], 0
+        w, h = info.get("width") or np.inf, info.get("height") or np.inf  # 0 or missing: no clipping
+        boxes, labels, crowd = [], [], []
         for ann in self.coco.imgToAnns.get(image_id, []):
-            x, y, bw, bh = ann["bbox"]
+            where = f"{self.ann_file}: annotation id {ann.get('id')} (image {image_id})"
+            if ann.get("category_id") not in self.label_of:
+                raise ValueError(f"{where} has category_id {ann.get('category_id')!r}, not one of the "
+                                 f"categories {self.cat_ids}")
+            bbox = ann.get("bbox")
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
+                    isinstance(v, (int, float)) for v in bbox):
+                raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height] numbers")
+            x, y, bw, bh = bbox
             x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + bw, w), min(y + bh, h)
-            if x1 <= x0 or y1 <= y0:
-                dropped += 1
+            if not (x1 > x0 and y1 > y0):  # also catches NaN
+                counts["dropped"] += 1
                 continue
+            counts["clipped"] += (x0, y0, x1, y1) != (x, y, x + bw, y + bh)
             boxes.append([x0, y0, x1, y1])
             labels.append(self.label_of[ann["category_id"]])
             crowd.append(bool(ann.get("iscrowd", 0)))
         return (np.asarray(boxes, dtype=np.float32).reshape(-1, 4), np.asarray(labels, dtype=np.int64),
-                np.asarray(crowd, dtype=bool), dropped)
+                np.asarray(crowd, dtype=bool))
 
-    def _report_dropped(self) -> None:
-        dropped = sum(self._annotations(i)[3] for i in self.image_ids)
-        if dropped:
-            warnings.warn(f"{self.ann_file}: dropped {dropped} degenerate boxes (width or height <= 0 "
-                          "inside the image)", stacklevel=2)
+    def _report(self, counts: dict[str, int], filtered: int) -> None:
+        """Say once per dataset what was changed, never silently."""
+        notes = []
+        if counts["dropped"]:
+            notes.append(f"dropped {counts['dropped']} degenerate boxes (width or height <= 0 inside the image)")
+        if counts["clipped"]:
+            notes.append(f"clipped {counts['clipped']} boxes reaching outside their image")
+        if filtered:
+            notes.append(f"left out {filtered} images without annotations (data.filter_empty)")
+        if notes:
+            warnings.warn(f"{self.ann_file}: " + "; ".join(notes), stacklevel=2)
 
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         image_id = self.image_ids[index]
         info = self.coco.imgs[image_id]
         image = load_rgb(self.image_dir / info["file_name"])
-        boxes, labels, crowd, _ = self._annotations(image_id)
+        boxes, labels, crowd = (a.copy() for a in self._targets[image_id])
         h, w = image.shape[:2]
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)  # the decoded image, not the JSON, is the truth
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)

@@ -11,20 +11,30 @@ from torch import Tensor
 from detector.config import AugmentConfig
 
 
-class Letterbox:
-    """Resize so the longest side is ``size`` and pad bottom/right to ``size`` x ``size``.
+def resize_scale(height: int, width: int, mode: str, size: int, max_size: int) -> float:
+    """Output pixels per input pixel for an image of (height, width) under resize ``mode``."""
+    if mode == "letterbox":
+        return size / max(height, width)
+    return min(size / min(height, width), max_size / max(height, width))
 
-    Boxes are kept in absolute pixels (pascal_voc format) and checked by albumentations; the
-    resize factor is returned so predictions can be mapped back to original pixels.
+
+class Letterbox:
+    """Resize (see ``AugmentConfig.resize``), then flip and colour jitter for training.
+
+    "letterbox" pads bottom/right to ``image_size`` x ``image_size``; "shortest_edge" leaves the
+    size free (the collate function pads each batch). Boxes stay in absolute pixels (pascal_voc
+    format) and are checked by albumentations; the resize factor is returned so predictions map
+    back to original pixels.
     """
 
     def __init__(self, cfg: AugmentConfig, train: bool) -> None:
         size = cfg.image_size
-        ops: list[A.BasicTransform] = [
-            A.LongestMaxSize(max_size=size),
-            A.PadIfNeeded(min_height=size, min_width=size, position="top_left",
-                          border_mode=cv2.BORDER_CONSTANT, fill=0),
-        ]
+        self.cfg = cfg
+        ops: list[A.BasicTransform] = []
+        if cfg.resize == "letterbox":
+            ops += [A.LongestMaxSize(max_size=size),
+                    A.PadIfNeeded(min_height=size, min_width=size, position="top_left",
+                                  border_mode=cv2.BORDER_CONSTANT, fill=0)]
         if train and cfg.hflip_prob > 0:
             ops.append(A.HorizontalFlip(p=cfg.hflip_prob))
         if train and cfg.color_jitter_prob > 0:
@@ -33,14 +43,23 @@ class Letterbox:
         self.size = size
         self.pipeline = A.Compose(
             ops, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels", "crowd"], clip=True),
-        )
+        ) if ops else None  # shortest_edge at evaluation: the resize above is all there is
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, crowd: np.ndarray
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, float]:
-        """image (H, W, 3) uint8; boxes (M, 4) xyxy -> image (3, S, S) float in [0, 1], boxes (M', 4),
+        """image (H, W, 3) uint8; boxes (M, 4) xyxy -> image (3, H', W') float in [0, 1], boxes (M', 4),
         labels (M',), crowd (M',) bool, and the resize factor (output pixels per input pixel)."""
-        scale = self.size / max(image.shape[:2])
-        out = self.pipeline(image=image, bboxes=boxes.reshape(-1, 4), labels=labels, crowd=crowd)
+        h, w = image.shape[:2]
+        scale = resize_scale(h, w, self.cfg.resize, self.size, self.cfg.max_size)
+        boxes = boxes.reshape(-1, 4)
+        if self.cfg.resize == "shortest_edge" and scale != 1.0:
+            out_hw = (max(1, round(h * scale)), max(1, round(w * scale)))
+            image = cv2.resize(image, out_hw[::-1], interpolation=cv2.INTER_LINEAR)
+            boxes = boxes * np.array([out_hw[1] / w, out_hw[0] / h] * 2, dtype=np.float32)
+        if self.pipeline is None:
+            out = {"image": image, "bboxes": boxes, "labels": labels, "crowd": crowd}
+        else:
+            out = self.pipeline(image=image, bboxes=boxes, labels=labels, crowd=crowd)
         tensor = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float().div_(255)
         return (
             tensor,

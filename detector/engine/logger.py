@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import draw_bounding_boxes
 from tqdm import tqdm
+
+from detector.evaluation.draw import draw_detections, to_uint8
 
 
 class Logger:
@@ -32,12 +32,7 @@ class Logger:
                class_names: list[str], min_score: float = 0.3) -> None:
         """Draw detections above ``min_score`` on (3, H, W) [0, 1] images (original pixels)."""
         for i, (image, det) in enumerate(zip(images, detections)):
-            keep = det["scores"] >= min_score
-            labels = [f"{class_names[c]} {s:.2f}" for c, s in zip(det["labels"][keep].tolist(),
-                                                                    det["scores"][keep].tolist())]
-            drawn = (image * 255).to(torch.uint8)
-            if labels:
-                drawn = draw_bounding_boxes(drawn, det["boxes"][keep], labels, colors="red")
+            drawn = draw_detections(to_uint8(image), det, class_names, min_score)
             self.writer.add_image(f"val/predictions_{i}", drawn, step)
 
     def write(self, text: str) -> None:

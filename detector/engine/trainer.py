@@ -5,23 +5,26 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
 
+from detector.analysis.coverage import coverage_warning
 from detector.boxes import BoxCoder
 from detector.config import Config, save_yaml
 from detector.data.build import build_dataset, build_loader
-from detector.data.coco import CocoDetection, load_rgb
+from detector.data.coco import CocoDetection
+from detector.data.images import load_rgb
 from detector.engine.checkpoint import load_checkpoint, save_checkpoint
 from detector.engine.device import amp_dtype, resolve_device, seed_everything
 from detector.engine.logger import Logger
 from detector.engine.schedule import build_optimizer, build_scheduler
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
 from detector.losses import RetinaNetLoss, build_criterion
+from detector.model.init import init_from
 from detector.model.retinanet import RetinaNet, build_model
 from detector.postprocess import PostProcessor, build_postprocessor
 
@@ -49,16 +52,29 @@ class Trainer:
     val_set: CocoDetection
     step: int = 0
     best_ap: float = -1.0
+    forward: Callable[[Tensor], dict[str, Any]] = field(init=False)  # the model, torch.compile'd if asked
+
+    def __post_init__(self) -> None:
+        # compile a wrapper, not the module, so state_dict keys stay free of "_orig_mod."
+        self.forward = torch.compile(self.model) if self.cfg.train.compile else self.model
 
     @classmethod
-    def build(cls, cfg: Config) -> "Trainer":
+    def build(cls, cfg: Config, initialise: bool = True) -> "Trainer":
+        """Everything a run needs; ``initialise=False`` skips ``model.init_from`` (resuming)."""
         seed_everything(cfg.train.seed)
         device = resolve_device(cfg.train.device)
         amp_dtype(cfg.train.amp, device)  # validate early
         train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
         if len(train_set) == 0:
             raise ValueError(f"training set '{train_set.ann_file}' has no images")
-        model = build_model(cfg.model, len(train_set.cat_ids)).to(device)
+        warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
+        if warning:
+            print(warning)
+        model = build_model(cfg.model, len(train_set.cat_ids))
+        if cfg.model.init_from and initialise:
+            print(f"initialising from {cfg.model.init_from}:\n"
+                  + init_from(model, cfg.model.init_from, cfg.model.head.norm).summary())
+        model = model.to(device)
         if cfg.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, cfg.solver)
@@ -109,7 +125,7 @@ class Trainer:
         targets = {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
         dtype = amp_dtype(cfg.amp, self.device)
         with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            preds = self.model(images)
+            preds = self.forward(images)
         losses, stats = self.criterion(preds, targets)  # in fp32
         total = sum(losses.values())
         if not torch.isfinite(total):
@@ -131,7 +147,8 @@ class Trainer:
     def evaluate(self) -> EvalResult:
         cfg = self.cfg.train
         return evaluate_dataset(self.model, self.postprocess, self.val_set, cfg.batch_size, cfg.num_workers,
-                                self.device, amp_dtype(cfg.amp, self.device), cfg.channels_last)
+                                self.device, amp_dtype(cfg.amp, self.device), cfg.channels_last,
+                                self.cfg.evaluation.backend)
 
     def _save(self, name: str) -> None:
         save_checkpoint(self.state_dict(), self.run_dir / name)
@@ -179,7 +196,7 @@ class Trainer:
         return result
 
     def _write_metrics(self, result: EvalResult, elapsed: float, steps: int) -> None:
-        metrics = {**result.stats, "per_class_AP": result.per_class, "best_AP": self.best_ap,
+        metrics = {**result.metrics(), "best_AP": self.best_ap,
                    "step": self.step, "train_seconds": round(elapsed, 1),
                    "images_per_second": round(steps * self.cfg.train.batch_size / max(elapsed, 1e-9), 2)}
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -191,6 +208,8 @@ def _scalars(losses: dict[str, Tensor], stats: dict[str, Tensor], lr: float) -> 
     out["lr"] = lr
     out["anchors/positives_per_image"] = stats["num_pos"].float().mean().item()
     out["anchors/ignored_per_image"] = stats["num_ignored"].float().mean().item()
+    out["anchors/negatives_per_image"] = stats["num_neg"].float().mean().item()
+    out["anchors/fg_bg_ratio"] = stats["num_pos"].sum().item() / max(stats["num_neg"].sum().item(), 1)
     out["anchors/neg_loss_share"] = stats["neg_loss_share"].item()
     if "grad_norm" in stats:
         out["grad_norm"] = stats["grad_norm"].item()

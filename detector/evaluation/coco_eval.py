@@ -1,4 +1,8 @@
-"""COCO box metrics with pycocotools: the 12 standard stats and per-class AP."""
+"""COCO box metrics: the 12 standard stats and per-class AP.
+
+Two interchangeable backends score the same pycocotools ground truth and results objects:
+``faster_coco_eval`` (C++ matching and accumulation, the default) and ``pycocotools`` (the reference).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+BACKENDS = ("faster_coco_eval", "pycocotools")
 
 STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -27,8 +33,17 @@ def load_results(coco_gt: COCO, detections: list[dict[str, Any]]) -> COCO:
         return coco_gt.loadRes(copy.deepcopy(detections))
 
 
-def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: list[int] | None = None
-                  ) -> tuple[dict[str, float], dict[str, float], str]:
+def _evaluator_class(backend: str) -> type:
+    if backend == "pycocotools":
+        return COCOeval
+    if backend == "faster_coco_eval":
+        from faster_coco_eval import COCOeval_faster
+        return COCOeval_faster
+    raise ValueError(f"unknown COCO evaluation backend '{backend}'; choose from {BACKENDS}")
+
+
+def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: list[int] | None = None,
+                  backend: str = "faster_coco_eval") -> tuple[dict[str, float], dict[str, float], str]:
     """Score COCO-format ``detections`` (``image_id``, ``category_id``, ``bbox`` xywh, ``score``).
 
     Returns (stats keyed by STAT_KEYS as fractions in 0..1, AP per category name, printed table).
@@ -36,7 +51,7 @@ def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: li
     pycocotools does.
     """
     coco_dt = load_results(coco_gt, detections)
-    evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+    evaluator = _evaluator_class(backend)(coco_gt, coco_dt, iouType="bbox")
     if image_ids is not None:
         evaluator.params.imgIds = sorted(image_ids)
     buffer = io.StringIO()
@@ -48,7 +63,7 @@ def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: li
     return stats, per_class_ap(evaluator, coco_gt), buffer.getvalue()
 
 
-def per_class_ap(evaluator: COCOeval, coco_gt: COCO) -> dict[str, float]:
+def per_class_ap(evaluator: Any, coco_gt: COCO) -> dict[str, float]:
     """AP@[.5:.95] per category (area all, 100 detections); -1 for classes with no ground truth."""
     precision = evaluator.eval["precision"]  # (T, R, K, areas, maxDets)
     out = {}
@@ -59,13 +74,32 @@ def per_class_ap(evaluator: COCOeval, coco_gt: COCO) -> dict[str, float]:
     return out
 
 
-def format_table(stats: dict[str, float], per_class: dict[str, float] | None = None) -> str:
-    """A compact two-line metrics table, plus one line per class if given."""
+def format_table(stats: dict[str, float], per_class: dict[str, float] | None = None,
+                 voc: dict[str, Any] | None = None) -> str:
+    """A compact two-line COCO table, then per-class AP (and VOC AP50, 07 11-point and all-point)."""
     head = " ".join(f"{k:>6}" for k in STAT_KEYS)
     vals = " ".join(f"{stats[k]:6.3f}" for k in STAT_KEYS)
     lines = [head, vals]
+    if voc:
+        lines.append(f"VOC AP50: {voc['VOC_AP50']:.3f} (all-point), {voc['VOC07_AP50']:.3f} (VOC07 11-point)")
     if per_class:
         width = max(len(n) for n in per_class)
-        lines.append("per-class AP:")
-        lines += [f"  {name:<{width}} {ap:6.3f}" for name, ap in per_class.items()]
+        lines.append(f"  {'class':<{width}}     AP" + ("  VOC AP50  VOC07 AP50" if voc else ""))
+        for name, ap in per_class.items():
+            extra = ""
+            if voc:
+                v = voc["per_class"][name]
+                extra = f"  {v['VOC_AP50']:8.3f}  {v['VOC07_AP50']:10.3f}"
+            lines.append(f"  {name:<{width}} {ap:6.3f}{extra}")
     return "\n".join(lines)
+
+
+def metrics_dict(stats: dict[str, float], per_class: dict[str, float], voc: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """The metrics JSON layout: STAT_KEYS, ``per_class_AP`` and, if given, the VOC AP50 figures."""
+    out: dict[str, Any] = {**stats, "per_class_AP": per_class}
+    if voc:
+        out["VOC_AP50"], out["VOC07_AP50"] = voc["VOC_AP50"], voc["VOC07_AP50"]
+        out["per_class_VOC_AP50"] = {k: v["VOC_AP50"] for k, v in voc["per_class"].items()}
+        out["per_class_VOC07_AP50"] = {k: v["VOC07_AP50"] for k, v in voc["per_class"].items()}
+    return out

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from detector.data.build import build_loader
 from detector.data.coco import CocoDetection
-from detector.evaluation.coco_eval import coco_evaluate, format_table
+from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
+from detector.evaluation.voc_eval import voc_evaluate
 from detector.evaluation.predict import predict, to_coco_results
 from detector.postprocess import PostProcessor
 
@@ -21,16 +22,21 @@ class EvalResult:
     per_class: dict[str, float]  # class name -> AP
     results: list[dict[str, Any]]  # COCO results format, real category ids
     detections: list[dict[str, Tensor]]  # per image, original pixels, contiguous labels
+    voc: dict[str, Any]  # VOC07_AP50, VOC_AP50 and per_class (see voc_eval.voc_evaluate)
 
     def table(self) -> str:
-        return format_table(self.stats, self.per_class)
+        return format_table(self.stats, self.per_class, self.voc)
+
+    def metrics(self) -> dict[str, Any]:
+        """What metrics.json holds: STAT_KEYS, per-class AP and the VOC AP50 figures."""
+        return metrics_dict(self.stats, self.per_class, self.voc)
 
 
 def evaluate_dataset(model: nn.Module, postprocess: PostProcessor, dataset: CocoDetection, batch_size: int,
                      num_workers: int, device: torch.device, amp_dtype: torch.dtype | None = None,
-                     channels_last: bool = False) -> EvalResult:
+                     channels_last: bool = False, backend: str = "faster_coco_eval") -> EvalResult:
     loader = build_loader(dataset, batch_size, num_workers, shuffle=False)
     detections, image_ids = predict(model, postprocess, loader, device, amp_dtype, channels_last)
     results = to_coco_results(detections, image_ids, dataset.cat_ids)
-    stats, per_class, _ = coco_evaluate(dataset.coco, results, image_ids)
-    return EvalResult(stats, per_class, results, detections)
+    stats, per_class, _ = coco_evaluate(dataset.coco, results, image_ids, backend)
+    return EvalResult(stats, per_class, results, detections, voc_evaluate(dataset.coco, results, image_ids))

@@ -10,20 +10,24 @@ from torch import Tensor
 LEVEL_STRIDES = (8, 16, 32, 64, 128)  # P3..P7
 
 
-def cell_anchors(size: float, scales: list[float], ratios: list[float]) -> Tensor:
+def cell_anchors(size: float, scales: list[float], ratios: list[float], torchvision_compat: bool = False
+                 ) -> Tensor:
     """Anchors centred on (0, 0) for one level: (len(ratios) * len(scales), 4) xyxy.
 
     Ratio is height / width; each anchor keeps the area (size * scale)^2. Order is ratio-major,
     scale-minor, as in torchvision and detectron2, so head outputs line up with theirs.
+    ``torchvision_compat`` truncates size * scale to an int and rounds the corners (half to even)
+    as torchvision's AnchorGenerator with retinanet_resnet50_fpn's sizes does.
     """
     rows = []
     for ratio in ratios:
         for scale in scales:
-            side = size * scale
+            side = float(int(size * scale)) if torchvision_compat else size * scale
             w = side / math.sqrt(ratio)
             h = side * math.sqrt(ratio)
             rows.append([-w / 2, -h / 2, w / 2, h / 2])
-    return torch.tensor(rows, dtype=torch.float32)
+    cells = torch.tensor(rows, dtype=torch.float32)
+    return cells.round() if torchvision_compat else cells
 
 
 class AnchorGenerator:
@@ -34,11 +38,11 @@ class AnchorGenerator:
     """
 
     def __init__(self, sizes: list[float], scales: list[float], ratios: list[float],
-                 strides: tuple[int, ...] = LEVEL_STRIDES) -> None:
+                 strides: tuple[int, ...] = LEVEL_STRIDES, torchvision_compat: bool = False) -> None:
         if len(sizes) != len(strides):
             raise ValueError(f"need one anchor size per level ({len(strides)}), got {sizes}")
         self.strides = strides
-        self.cells = [cell_anchors(s, scales, ratios) for s in sizes]
+        self.cells = [cell_anchors(s, scales, ratios, torchvision_compat) for s in sizes]
         self._cache: dict[tuple, Tensor] = {}
 
     @property

@@ -11,6 +11,8 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.ops import FrozenBatchNorm2d
 
+from detector.engine.checkpoint import load_plain
+
 RESNET_CHANNELS = {  # output channels of C3, C4, C5
     "resnet18": (128, 256, 512),
     "resnet34": (128, 256, 512),
@@ -58,7 +60,7 @@ def load_backbone_weights(body: ResNetBody, name: str, weights: str) -> list[str
     if path.suffix in {".pt", ".pth", ".bin"} or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"backbone weights file '{weights}' does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_plain(path)
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
     else:

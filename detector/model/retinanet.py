@@ -59,7 +59,8 @@ def build_model(cfg: ModelConfig, num_classes: int) -> RetinaNet:
     body = ResNetBody(cfg.backbone.name, cfg.backbone.frozen_bn, cfg.backbone.freeze_stages)
     if cfg.backbone.weights:
         load_backbone_weights(body, cfg.backbone.name, cfg.backbone.weights)
-    fpn = FPN(body.out_channels, cfg.fpn_channels)
-    anchors = AnchorGenerator(cfg.anchors.sizes, cfg.anchors.scales, cfg.anchors.ratios)
+    fpn = FPN(body.out_channels, cfg.fpn_channels, cfg.p6_from)
+    anchors = AnchorGenerator(cfg.anchors.sizes, cfg.anchors.scales, cfg.anchors.ratios,
+                              torchvision_compat=cfg.anchors.torchvision_compat)
     return RetinaNet(body, fpn, anchors, num_classes, cfg.head.num_convs, cfg.head.norm,
                      cfg.head.prior_prob)

@@ -1,0 +1,105 @@
+"""Training-step throughput, ours vs torchvision's RetinaNet at the same architecture, same process.
+
+    python benchmarks/train_step.py --setup default --reps 5
+    python benchmarks/train_step.py --setup r18-256-b4 --amp bf16 --channels-last
+
+Each contender runs forward + loss + backward + SGD step on the same random batch (20 boxes per
+image), alternated after a warm-up; the median step time is reported as images/s. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config  # noqa: E402
+from detector.losses import build_criterion  # noqa: E402
+
+
+def autocast(amp: str, device: torch.device):
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def ours_step(cfg, num_classes: int, batch, device, amp: str, channels_last: bool):
+    model = build_ours(cfg, num_classes).to(device).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    criterion = build_criterion(cfg.loss, cfg.matcher)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    images = batch.images.to(device).contiguous(memory_format=fmt)
+    targets = {k: v.to(device) for k, v in batch.targets.items()}
+
+    def step() -> None:
+        with autocast(amp, device):
+            preds = model(images)
+        losses, _ = criterion(preds, targets)
+        opt.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        opt.step()
+    return step
+
+
+def torchvision_step(cfg, num_classes: int, batch, device, amp: str, channels_last: bool):
+    model = build_torchvision(cfg, num_classes).to(device).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    images = [im.to(device) for im in batch.images]
+    targets = [{k: v.to(device) for k, v in t.items()} for t in batch.tv_targets]
+
+    def step() -> None:
+        with autocast(amp, device):
+            losses = model(images, targets)
+        opt.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        opt.step()
+    return step
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setup", choices=sorted(SETUPS), default="default")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--boxes", type=int, default=20, help="ground-truth boxes per image")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none", help="ours at these settings")
+    p.add_argument("--channels-last", action="store_true", help="ours in channels_last")
+    p.add_argument("--tv-same-settings", action="store_true",
+                   help="also run torchvision with the same --amp/--channels-last")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    cfg = setup_config(args.setup)
+    k = 3
+    batch = random_batch(cfg.train.batch_size, cfg.augment.image_size, args.boxes, k)
+    contenders = {
+        "ours": ours_step(cfg, k, batch, device, args.amp, args.channels_last),
+        "torchvision_fp32": torchvision_step(cfg, k, batch, device, "none", False),
+    }
+    if args.tv_same_settings:
+        contenders["torchvision_same"] = torchvision_step(cfg, k, batch, device, args.amp, args.channels_last)
+    secs = median_times(contenders, args.reps)
+    ips = {name: cfg.train.batch_size / s for name, s in secs.items()}
+    result = {
+        "benchmark": "train_step", "setup": args.setup, "device": str(device), "cpu": platform.processor(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "backbone": cfg.model.backbone.name, "image_size": cfg.augment.image_size,
+        "batch": cfg.train.batch_size, "ours_amp": args.amp, "ours_channels_last": args.channels_last,
+        "images_per_s": {n: round(v, 2) for n, v in ips.items()},
+        "ratio_vs_torchvision_fp32": round(ips["ours"] / ips["torchvision_fp32"], 3),
+    }
+    if args.tv_same_settings:
+        result["ratio_vs_torchvision_same"] = round(ips["ours"] / ips["torchvision_same"], 3)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

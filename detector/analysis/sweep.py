@@ -1,0 +1,134 @@
+"""Grid sweeps for ablations: expand ``key=v1,v2`` overrides into cells x seeds, find what is
+already done (resumable), and aggregate the runs into one table of mean +- std per cell.
+
+Each run is an ordinary ``train.py`` run with its own folder ``<study dir>/<cell>/seed<k>/``, so a
+sweep is only a list of commands; this module holds no training code.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLE_KEYS = ("AP", "AP50", "AP75", "APs")
+
+
+def split_values(text: str) -> list[str]:
+    """'0,0.5,[1,2]' -> ['0', '0.5', '[1,2]']: commas inside brackets belong to a value."""
+    values, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "[{("
+        depth -= ch in "]})"
+        if ch == "," and depth == 0:
+            values.append(current)
+            current = ""
+        else:
+            current += ch
+    values.append(current)
+    return [v.strip() for v in values]
+
+
+def parse_grid(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Split ``key=value`` arguments into fixed overrides and grid axes (values separated by commas)."""
+    fixed, axes = [], {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"'{item}' is not key=value")
+        key, value = item.split("=", 1)
+        values = split_values(value)
+        if len(values) > 1:
+            if key in axes:
+                raise ValueError(f"grid axis '{key}' given twice")
+            axes[key] = values
+        else:
+            fixed.append(item)
+    return fixed, axes
+
+
+def cell_name(assignment: dict[str, str]) -> str:
+    """A folder-safe name for one cell: 'loss.gamma=2,loss.alpha=0.25' -> 'gamma2_alpha0.25'."""
+    if not assignment:
+        return "base"
+    parts = [f"{k.split('.')[-1]}{v}" for k, v in assignment.items()]
+    return re.sub(r"[^A-Za-z0-9_.+-]", "", "_".join(parts)) or "cell"
+
+
+@dataclass(frozen=True)
+class Run:
+    cell: str
+    assignment: tuple[tuple[str, str], ...]  # the grid values of this cell, in axis order
+    seed: int
+    folder: Path
+
+    @property
+    def overrides(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.assignment] + [f"train.seed={self.seed}",
+                                                          f"train.output_dir={self.folder}"]
+
+    @property
+    def done(self) -> bool:
+        return (self.folder / "metrics.json").is_file()
+
+    @property
+    def started(self) -> bool:
+        return (self.folder / "last.pt").is_file()
+
+
+def expand(study_dir: Path, axes: dict[str, list[str]], seeds: list[int]) -> list[Run]:
+    """Every (cell, seed) run of the grid, cells in axis order, seeds innermost."""
+    runs = []
+    for combo in itertools.product(*axes.values()) if axes else [()]:
+        assignment = dict(zip(axes, combo))
+        name = cell_name(assignment)
+        for seed in seeds:
+            runs.append(Run(name, tuple(assignment.items()), seed, study_dir / name / f"seed{seed}"))
+    return runs
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def aggregate(runs: list[Run], axes: dict[str, list[str]], study_dir: Path) -> list[dict]:
+    """One row per cell: the grid values, runs finished / failed, and mean/std of TABLE_KEYS."""
+    rows = []
+    for cell, group in itertools.groupby(runs, key=lambda r: r.cell):
+        group = list(group)
+        metrics = [json.loads((r.folder / "metrics.json").read_text()) for r in group if r.done]
+        failed = [r for r in group if (r.folder / "FAILED").is_file()]
+        row = {k: v for k, v in group[0].assignment}
+        row.update({"cell": cell, "runs": len(metrics), "failed": len(failed),
+                    "folder": str(Path(group[0].folder.parent).relative_to(study_dir))})
+        for key in TABLE_KEYS:
+            row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([m[key] for m in metrics])
+        rows.append(row)
+    return rows
+
+
+def write_tables(rows: list[dict], axes: dict[str, list[str]], study_dir: Path, title: str) -> tuple[Path, Path]:
+    """results.csv (every number) and results.md (mean +- std, links to the cell folders)."""
+    csv_path, md_path = study_dir / "results.csv", study_dir / "results.md"
+    fields = list(axes) + ["cell", "runs", "failed"] + [f"{k}_{s}" for k in TABLE_KEYS for s in ("mean", "std")]
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    labels = list(axes) or ["cell"]
+    head = labels + ["runs"] + list(TABLE_KEYS)
+    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [f"[{row[a]}]({row['folder']})" if i == 0 else row[a] for i, a in enumerate(labels)]
+        runs = f"{row['runs']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        stats = ["-" if math.isnan(row[f"{k}_mean"]) else f"{row[f'{k}_mean']:.3f} ± {row[f'{k}_std']:.3f}"
+                 for k in TABLE_KEYS]
+        lines.append("| " + " | ".join(str(c) for c in cells + [runs] + stats) + " |")
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path

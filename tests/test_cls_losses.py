@@ -1,0 +1,85 @@
+"""The study's loss variants against their papers' formulas, written out by hand."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from detector.boxes import BoxCoder, Matcher
+from detector.cls_losses import GHMC, ohem_keep, quality_focal_loss
+from detector.losses import CLS_LOSSES, RetinaNetLoss, sigmoid_focal_loss
+
+
+def test_quality_focal_loss_is_the_gfl_formula():
+    x = torch.tensor([-2.0, 0.3, 1.5, 4.0])
+    y = torch.tensor([0.0, 0.7, 1.0, 0.2])
+    s = torch.sigmoid(x)
+    paper = -(y - s).abs() ** 2 * ((1 - y) * torch.log(1 - s) + y * torch.log(s))
+    torch.testing.assert_close(quality_focal_loss(x, y, beta=2.0), paper)
+    # with hard {0, 1} targets and beta = gamma it is focal loss without alpha
+    hard = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    torch.testing.assert_close(quality_focal_loss(x, hard, 2.0), sigmoid_focal_loss(x, hard, alpha=-1, gamma=2.0))
+
+
+def test_ghm_c_is_the_paper_formula():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 3) * 3
+    targets = (torch.rand(2, 5, 3) < 0.2).float()
+    valid = torch.ones(2, 5, 1, dtype=torch.bool)
+    valid[1, 4] = False  # an ignored anchor: no weight, not counted in N
+    loss, _ = GHMC(bins=4, momentum=0.0)(logits, targets, valid)
+    # by hand: g = |p - y|, R = elements in g's bin, GD = R * M, beta = N / GD, L = sum(beta CE) / N
+    g = (torch.sigmoid(logits) - targets).abs()[valid.expand_as(logits)]
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")[valid.expand_as(logits)]
+    n, m = g.numel(), 4
+    bin_of = [min(int(v * m), m - 1) for v in g.tolist()]
+    counts = [bin_of.count(b) for b in range(m)]
+    expected = sum(n / (counts[b] * m) * c for b, c in zip(bin_of, ce.tolist())) / n
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_ghm_c_momentum_averages_the_histogram():
+    ghm = GHMC(bins=2, momentum=0.5)
+    valid = torch.ones(1, 2, 1, dtype=torch.bool)
+    ghm.weights(torch.tensor([[[-9.0], [-9.0]]]), torch.zeros(1, 2, 1), valid)  # both easy: bin 0
+    w = ghm.weights(torch.tensor([[[9.0], [-9.0]]]), torch.zeros(1, 2, 1), valid)  # one hard, one easy
+    torch.testing.assert_close(ghm.acc_counts, torch.tensor([1.5, 0.5]))
+    torch.testing.assert_close(w.flatten(), torch.tensor([2 / (0.5 * 2), 2 / (1.5 * 2)]))
+
+
+def test_ohem_keeps_positives_and_the_hardest_negatives_per_image():
+    loss = torch.tensor([[0.1, 5.0, 0.2, 3.0, 0.9, 4.0, 9.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]])
+    positive = torch.tensor([[True, False, False, False, False, False, False], [False] * 7])
+    ignored = torch.tensor([[False, False, False, False, False, False, True], [False] * 7])
+    keep = ohem_keep(loss, positive, ~positive & ~ignored, ratio=3)
+    # image 0: the positive + 3 hardest negatives (5, 4, 3), never the ignored anchor (9)
+    assert keep[0].tolist() == [True, True, False, True, False, True, False]
+    # image 1: no positive: ratio * 1 hardest negatives
+    assert keep[1].tolist() == [False, False, False, False, True, True, True]
+
+
+@pytest.mark.parametrize("cls_loss", CLS_LOSSES)
+def test_every_variant_trains_through_the_criterion(cls_loss):
+    torch.manual_seed(0)
+    anchors = torch.tensor([[0.0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 30, 30]])
+    logits = torch.randn(2, 4, 3, requires_grad=True)
+    deltas = (torch.randn(2, 4, 4) * 0.1).requires_grad_()
+    targets = {"boxes": torch.tensor([[[0.0, 0, 10, 11]], [[21, 20, 30, 30]]]), "labels": torch.tensor([[2], [0]]),
+               "valid": torch.ones(2, 1, dtype=torch.bool), "crowd": torch.zeros(2, 1, dtype=torch.bool)}
+    crit = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), cls_loss=cls_loss)
+    losses, stats = crit({"cls_logits": logits, "box_deltas": deltas, "anchors": anchors}, targets)
+    assert all(math.isfinite(v.item()) for v in losses.values()) and losses["loss_cls"] > 0
+    sum(losses.values()).backward()
+    assert logits.grad.abs().sum() > 0 and stats["num_pos"].tolist() == [1, 1]
+
+
+def test_balanced_ce_is_focal_with_gamma_zero():
+    torch.manual_seed(1)
+    preds = {"cls_logits": torch.randn(1, 4, 2), "box_deltas": torch.zeros(1, 4, 4),
+             "anchors": torch.tensor([[0.0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 30, 30]])}
+    targets = {"boxes": torch.tensor([[[0.0, 0, 10, 10]]]), "labels": torch.tensor([[1]]),
+               "valid": torch.ones(1, 1, dtype=torch.bool), "crowd": torch.zeros(1, 1, dtype=torch.bool)}
+    a, _ = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), cls_loss="balanced_ce", alpha=0.75)(preds, targets)
+    b, _ = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), cls_loss="focal", alpha=0.75, gamma=0.0)(preds, targets)
+    torch.testing.assert_close(a["loss_cls"], b["loss_cls"])

@@ -1,0 +1,51 @@
+"""detect.py: a checkpoint on an image, a folder or a list -> COCO-style JSON and drawn images."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+import detect
+from detector.engine.checkpoint import save_checkpoint
+from detector.engine.trainer import Trainer
+from tests.conftest import tiny_config
+
+
+def test_detect_file_folder_and_list(tmp_path, capsys):
+    cfg = tiny_config(tmp_path)
+    trainer = Trainer.build(cfg)
+    ckpt = tmp_path / "model.pt"
+    save_checkpoint(trainer.state_dict(), ckpt)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((50, 70, 3), 90, np.uint8)).save(photos / "wide.jpg")
+    Image.fromarray(np.full((80, 40), 200, np.uint8)).save(photos / "tall_gray.png")
+    (tmp_path / "list.txt").write_text("photos/wide.jpg\nphotos/tall_gray.png\n")
+
+    for source, count in ((photos / "wide.jpg", 1), (photos, 2), (tmp_path / "list.txt", 2)):
+        out = tmp_path / f"out_{count}_{source.suffix or 'dir'}"
+        assert detect.main(["--checkpoint", str(ckpt), "--input", str(source), "--output", str(out),
+                            "--score-thresh", "0.0", "inference.max_detections=5"]) == 0
+        results = json.loads((out / "detections.json").read_text())
+        assert len({r["file"] for r in results}) == count and len(results) == 5 * count
+        r = results[0]
+        assert r["category_id"] in trainer.train_set.cat_ids and r["category"] in trainer.train_set.class_names
+        assert set(r) == {"file", "image_id", "category_id", "category", "score", "bbox"}
+        drawn = sorted(p.name for p in out.glob("*.png"))
+        assert len(drawn) == count
+    wide = [r for r in results if r["file"].endswith("wide.jpg")]
+    for r in wide:  # boxes come back in original pixels (70 x 50), not the 96 px model input
+        x, y, w, h = r["bbox"]
+        assert -0.01 <= x and x + w <= 70.01 and -0.01 <= y and y + h <= 50.01
+    assert Image.open(out / "wide.png").size == (70, 50)
+
+
+def test_detect_bad_input_is_a_clear_error(tmp_path, capsys):
+    cfg = tiny_config(tmp_path)
+    save_checkpoint(Trainer.build(cfg).state_dict(), tmp_path / "model.pt")
+    assert detect.main(["--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "nope")]) == 2
+    assert "input '" in capsys.readouterr().err
+    (tmp_path / "bad.jpg").write_text("text")
+    assert detect.main(["--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "bad.jpg"),
+                        "--output", str(tmp_path / "o")]) == 2
+    assert "bad.jpg' cannot be decoded" in capsys.readouterr().err

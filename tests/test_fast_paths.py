@@ -1,0 +1,96 @@
+"""The speed settings (channels_last, bf16 autocast) must not change what the model computes.
+
+Tolerances: channels_last only reorders memory, so losses agree to 1e-4 relative and detections
+exactly (same labels, boxes to 1e-3 px). bf16 keeps 8 mantissa bits: losses agree to 3% relative,
+and at least 90% of the confident fp32 detections (score > 0.6, a margin over the 0.5 threshold)
+have a bf16 detection of the same class at IoU >= 0.9.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from detector.boxes import BoxCoder
+from detector.config import LossConfig, MatcherConfig
+from detector.losses import build_criterion
+from detector.postprocess import PostProcessor
+from tests.test_model import small_model_cfg
+from detector.model.retinanet import build_model
+
+
+def setup(seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_model(small_model_cfg(), num_classes=3).eval()
+    with torch.no_grad():  # spread the scores so detections are not ties decided by rounding
+        model.cls_head.out.bias.normal_(-3.0, 2.0)
+        model.cls_head.out.weight.mul_(10)
+    images = torch.rand(2, 3, 96, 96)
+    targets = {"boxes": torch.tensor([[[10.0, 12, 40, 50], [50, 50, 90, 80]], [[5, 5, 30, 30], [0, 0, 0, 0]]]),
+               "labels": torch.tensor([[0, 2], [1, 0]]), "valid": torch.tensor([[True, True], [True, False]])}
+    targets["crowd"] = torch.zeros_like(targets["valid"])
+    return model, images, targets
+
+
+def run(model, images, targets, channels_last: bool = False, dtype: torch.dtype | None = None):
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+        preds = model(images.contiguous(memory_format=fmt))
+    losses, _ = build_criterion(LossConfig(), MatcherConfig())(preds, targets)
+    post = PostProcessor(BoxCoder([1.0, 1.0, 1.0, 1.0]), score_thresh=0.5)
+    sizes = torch.tensor([[96, 96]] * len(images))
+    return losses, post({k: v.float() if torch.is_tensor(v) else v for k, v in preds.items()}, sizes)
+
+
+def test_channels_last_gives_the_same_losses_and_detections():
+    model, images, targets = setup()
+    ref_losses, ref_dets = run(model, images, targets)
+    losses, dets = run(model, images, targets, channels_last=True)
+    for k in ref_losses:
+        torch.testing.assert_close(losses[k], ref_losses[k], rtol=1e-4, atol=1e-6)
+    assert sum(len(d["boxes"]) for d in ref_dets) > 10
+    for d, r in zip(dets, ref_dets):
+        assert torch.equal(d["labels"], r["labels"])
+        torch.testing.assert_close(d["boxes"], r["boxes"], rtol=0, atol=1e-3)
+        torch.testing.assert_close(d["scores"], r["scores"], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bf16_autocast_stays_within_tolerance(channels_last):
+    model, images, targets = setup()
+    ref_losses, ref_dets = run(model, images, targets)
+    losses, dets = run(model, images, targets, channels_last=channels_last, dtype=torch.bfloat16)
+    for k in ref_losses:
+        torch.testing.assert_close(losses[k], ref_losses[k], rtol=3e-2, atol=1e-4)
+    matched = total = 0
+    for d, r in zip(dets, ref_dets):
+        keep = r["scores"] > 0.6
+        total += int(keep.sum())
+        if len(d["boxes"]) and keep.any():
+            iou = box_iou(r["boxes"][keep], d["boxes"]) * (r["labels"][keep][:, None] == d["labels"][None, :])
+            matched += int((iou.max(dim=1).values >= 0.9).sum())
+    assert total > 10
+    assert matched >= 0.9 * total
+
+
+def test_compiled_forward_matches_eager_and_trains(tmp_path):
+    """train.compile=true (torch.compile, inductor): the compiled forward gives the eager losses on
+    the same batch (to 1e-4), a training step runs through it, and checkpoints keep plain keys."""
+    from detector.engine.trainer import Trainer
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(tmp_path)
+    cfg.train.compile = True
+    trainer = Trainer.build(cfg)
+    assert hasattr(trainer.forward, "_orig_mod")  # torch.compile's wrapper around the same module
+    images, targets = next(iter(trainer.batches()))
+    with torch.no_grad():
+        eager, _ = trainer.criterion(trainer.model(images), targets)
+        compiled, _ = trainer.criterion(trainer.forward(images), targets)
+    for k in eager:
+        torch.testing.assert_close(compiled[k], eager[k], rtol=1e-4, atol=1e-6)
+    losses, _ = trainer.train_step(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert not any("_orig_mod" in k for k in trainer.state_dict()["model"])

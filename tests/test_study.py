@@ -1,0 +1,55 @@
+"""study.py: grid parsing, resumable runs, failed runs marked, the results table."""
+
+import json
+
+import pytest
+
+import study
+from detector.analysis.sweep import cell_name, expand, parse_grid, split_values
+
+
+def test_grid_parsing_keeps_bracketed_values_whole():
+    assert split_values("0,0.5,[1,2]") == ["0", "0.5", "[1,2]"]
+    fixed, axes = parse_grid(["loss.gamma=0,2", "model.anchors.sizes=[8,16,32,64,128]", "loss.alpha=0.25,0.5"])
+    assert fixed == ["model.anchors.sizes=[8,16,32,64,128]"]
+    assert axes == {"loss.gamma": ["0", "2"], "loss.alpha": ["0.25", "0.5"]}
+    assert cell_name({"loss.gamma": "2", "loss.alpha": "0.25"}) == "gamma2_alpha0.25"
+    with pytest.raises(ValueError, match="not key=value"):
+        parse_grid(["loss.gamma"])
+
+
+def test_expand_orders_cells_then_seeds(tmp_path):
+    runs = expand(tmp_path, {"loss.gamma": ["0", "2"]}, [0, 1])
+    assert [(r.cell, r.seed) for r in runs] == [("gamma0", 0), ("gamma0", 1), ("gamma2", 0), ("gamma2", 1)]
+    assert runs[3].overrides == ["loss.gamma=2", "train.seed=1", f"train.output_dir={tmp_path / 'gamma2' / 'seed1'}"]
+
+
+def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def fake_run(cmd, stdout, stderr, env):  # stands in for a train.py subprocess
+        calls.append(cmd)
+        out = cmd[cmd.index("--config") + 1:]
+        folder = next(a.split("=", 1)[1] for a in out if a.startswith("train.output_dir="))
+        gamma = float(next(a.split("=", 1)[1] for a in out if a.startswith("loss.gamma=")))
+        seed = int(next(a.split("=", 1)[1] for a in out if a.startswith("train.seed=")))
+        if gamma == 5:
+            return type("R", (), {"returncode": 2})()
+        metrics = {"AP": 0.1 * gamma + 0.01 * seed, "AP50": 0.5, "AP75": 0.2, "APs": 0.1}
+        (tmp_path / folder / "metrics.json").write_text(json.dumps(metrics))
+        return type("R", (), {"returncode": 0})()
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    args = ["--name", "s", "--seeds", "0,1", "loss.gamma=0,2,5", "solver.max_iters=10"]
+    assert study.main(args) == 0
+    assert len(calls) == 6 and all("solver.max_iters=10" in c for c in calls)
+    table = (tmp_path / "runs" / "s" / "results.md").read_text()
+    assert "| [2](gamma2) | 2 | 0.205 ± 0.007 |" in table
+    assert "| [5](gamma5) | 0 (2 failed) | - |" in table
+    assert (tmp_path / "runs" / "s" / "gamma5" / "seed0" / "FAILED").is_file()
+    calls.clear()
+    assert study.main(args) == 0  # resumable: only the failed cell runs again
+    assert len(calls) == 2 and all("loss.gamma=5" in c for c in calls)
+    csv_text = (tmp_path / "runs" / "s" / "results.csv").read_text().splitlines()
+    assert csv_text[0].startswith("loss.gamma,cell,runs,failed,AP_mean,AP_std")
