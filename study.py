@@ -10,7 +10,8 @@ every run. Each run is `python train.py --config CONFIG <overrides> train.seed=S
 runs/<name>/<cell>/seed<S>/ with its log in train.log. Finished runs (metrics.json) are skipped,
 started ones resume from last.pt, failed ones (e.g. a diverged loss) are marked FAILED and shown in
 the table. Results: runs/<name>/results.md (mean +- std of AP, AP50, AP75, APs per cell, linked to
-the cell folders) and results.csv; TensorBoard hparams in runs/<name>/hparams.
+the cell folders) and results.csv; TensorBoard hparams in runs/<name>/hparams. --publish DIR
+copies the tables and every run's metrics.json / config.yaml there, to commit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +50,19 @@ def run_one(run: Run, config: str, fixed: list[str], threads: int) -> str:
     return "done"
 
 
+def publish(runs: list[Run], study_dir: Path, dest: Path) -> None:
+    """The study's small files under ``dest`` with the same relative layout, so table links work."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("results.md", "results.csv"):
+        shutil.copy2(study_dir / name, dest / name)
+    for run in runs:
+        for name in ("metrics.json", "config.yaml", "FAILED"):
+            if (run.folder / name).is_file():
+                target = dest / run.folder.relative_to(study_dir) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run.folder / name, target)
+
+
 def log_hparams(runs: list[Run], study_dir: Path) -> None:
     with SummaryWriter(str(study_dir / "hparams")) as writer:
         for run in runs:
@@ -65,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (CPU threads are split)")
     parser.add_argument("--table-only", action="store_true", help="only tabulate finished runs")
+    parser.add_argument("--publish", metavar="DIR", help="copy the tables and each run's metrics.json and "
+                                                          "config.yaml to DIR (small files to commit; no checkpoints)")
     parser.add_argument("overrides", nargs="*", metavar="key=v1,v2,...")
     args = parser.parse_args(argv)
     try:
@@ -89,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     log_hparams(runs, study_dir)
     print(md_path.read_text())
     print(f"wrote {md_path} and {csv_path}")
+    if args.publish:
+        publish(runs, study_dir, Path(args.publish))
+        print(f"published the tables and run metrics to {args.publish}/")
     return 0
 
 

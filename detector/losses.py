@@ -109,6 +109,20 @@ class RetinaNetLoss:
         per_elem = per_elem * keep[..., None].to(per_elem.dtype)
         return per_elem.sum() / normalizer, per_elem
 
+    def _box(self, deltas: Tensor, pos_deltas: Tensor, pos_anchors: Tensor, matched_boxes: Tensor,
+             normalizer: Tensor) -> Tensor:
+        """Box regression over the P positives: (P, 4) deltas, anchors and matched boxes -> scalar."""
+        if len(pos_deltas) == 0:
+            # keeps the graph connected (so DDP and grad hooks see every parameter) yet is exactly 0
+            return deltas.sum() * 0.0
+        if self.box_loss == "giou":
+            box = generalized_box_iou_loss(self.coder.decode(pos_deltas, pos_anchors), matched_boxes,
+                                           reduction="sum")
+        else:
+            beta = self.beta if self.box_loss == "smooth_l1" else 0.0
+            box = smooth_l1_loss(pos_deltas, self.coder.encode(matched_boxes, pos_anchors), beta, reduction="sum")
+        return self.box_weight * box / normalizer
+
     def _normalizer(self, num_pos: Tensor) -> Tensor:
         current = num_pos.float().clamp(min=1.0)
         if self.momentum <= 0:
@@ -125,7 +139,7 @@ class RetinaNetLoss:
         targets (padded): ``boxes`` (N, M, 4), ``labels`` (N, M), ``valid`` (N, M), ``crowd`` (N, M).
 
         Returns (losses, stats): losses ``loss_cls``, ``loss_box`` (scalars, with grad); stats
-        ``num_pos``, ``num_ignored`` (N,) per image and ``neg_loss_share`` (scalar), no grad.
+        ``num_pos``, ``num_ignored``, ``num_neg`` (N,) per image and ``neg_loss_share`` (scalar), no grad.
         """
         if targets["labels"].shape[1] == 0:  # no box in the whole batch: add one padding slot
             targets = {k: F.pad(v, (0, 0, 0, 1) if v.ndim == 3 else (0, 1)) for k, v in targets.items()
@@ -153,18 +167,7 @@ class RetinaNetLoss:
             cls_targets[positive] *= iou[:, None]
         loss_cls, per_elem = self._classification(logits, cls_targets, positive, matches != IGNORE, normalizer)
 
-        if bool(positive.any()):
-            if self.box_loss == "giou":
-                box = generalized_box_iou_loss(self.coder.decode(pos_deltas, pos_anchors), matched_boxes,
-                                               reduction="sum")
-            else:
-                beta = self.beta if self.box_loss == "smooth_l1" else 0.0
-                box = smooth_l1_loss(pos_deltas, self.coder.encode(matched_boxes, pos_anchors), beta,
-                                     reduction="sum")
-            loss_box = self.box_weight * box / normalizer
-        else:
-            # keeps the graph connected (so DDP and grad hooks see every parameter) yet is exactly 0
-            loss_box = deltas.sum() * 0.0
+        loss_box = self._box(deltas, pos_deltas, pos_anchors, matched_boxes, normalizer)
 
         with torch.no_grad():
             neg_mask = (~positive)[..., None].to(logits.dtype)

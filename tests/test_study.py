@@ -51,5 +51,9 @@ def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
     calls.clear()
     assert study.main(args) == 0  # resumable: only the failed cell runs again
     assert len(calls) == 2 and all("loss.gamma=5" in c for c in calls)
+    assert study.main([*args, "--table-only", "--publish", str(tmp_path / "pub")]) == 0 and len(calls) == 2
+    assert (tmp_path / "pub" / "results.md").read_text() == table
+    assert json.loads((tmp_path / "pub" / "gamma2" / "seed1" / "metrics.json").read_text())["AP"] == pytest.approx(0.21)
+    assert (tmp_path / "pub" / "gamma5" / "seed0" / "FAILED").is_file()
     csv_text = (tmp_path / "runs" / "s" / "results.csv").read_text().splitlines()
     assert csv_text[0].startswith("loss.gamma,cell,runs,failed,AP_mean,AP_std")

@@ -19,16 +19,59 @@ __all__ = ["CocoDetection", "coco_from_dict", "load_coco", "load_rgb"]
 
 
 def load_coco(ann_file: str | Path) -> COCO:
+    """A pycocotools COCO object for a COCO-format JSON file, checked first (``check_coco``)."""
     ann_file = Path(ann_file)
     if not ann_file.is_file():
         raise FileNotFoundError(f"annotation file '{ann_file}' does not exist")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
-            return COCO(str(ann_file))
-    except json.JSONDecodeError as exc:
+        data = json.loads(ann_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"annotation file '{ann_file}' is not valid JSON: {exc}") from None
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"annotation file '{ann_file}' is not in COCO format (problem with {exc})") from None
+    return coco_from_dict(check_coco(data, f"annotation file '{ann_file}'"))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_coco(data: Any, source: str) -> dict[str, Any]:
+    """The structure pycocotools and this project rely on, each problem one clear line naming the
+    file, the entry and the value: images (int ``id``), categories (int ``id``, str ``name``),
+    annotations (int ``id`` when given, ``image_id`` of a listed image). Annotation boxes and
+    category references are checked when the dataset reads them."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source} is not in COCO format: the top level must be an object, got {type(data).__name__}")
+    for key in ("images", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{source} is not in COCO format: '{key}' must be a list, got {data.get(key)!r:.60}")
+    annotations = data.setdefault("annotations", [])
+    if not isinstance(annotations, list):
+        raise ValueError(f"{source} is not in COCO format: 'annotations' must be a list, got {annotations!r:.60}")
+    for i, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or not _is_int(image.get("id")):
+            raise ValueError(f"{source}: images[{i}] must be an object with an integer 'id', got {image!r:.80}")
+    for i, cat in enumerate(data["categories"]):
+        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
+            raise ValueError(f"{source}: categories[{i}] needs an integer 'id' and a string 'name', got {cat!r:.80}")
+    image_ids = {image["id"] for image in data["images"]}
+    cat_ids = sorted(cat["id"] for cat in data["categories"])
+    for i, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            raise ValueError(f"{source}: annotations[{i}] must be an object, got {ann!r:.80}")
+        ann.setdefault("id", i + 1)  # pycocotools indexes annotations by id
+        if not _is_int(ann["id"]):
+            raise ValueError(f"{source}: annotations[{i}] has id {ann['id']!r:.40}; ids must be integers")
+        if not _is_int(ann.get("image_id")) or ann["image_id"] not in image_ids:
+            raise ValueError(f"{source}: annotation id {ann['id']} has image_id {ann.get('image_id')!r:.40}, "
+                             "which is not in 'images'")
+        if not _is_int(ann.get("category_id")) or ann["category_id"] not in cat_ids:
+            raise ValueError(f"{source}: annotation id {ann['id']} (image {ann['image_id']}) has category_id "
+                             f"{ann.get('category_id')!r:.40}, not one of the categories {cat_ids}")
+    return data
 
 
 def coco_from_dict(dataset: dict[str, Any]) -> COCO:
@@ -70,16 +113,18 @@ class CocoDetection(Dataset):
     def _annotations(self, image_id: int, counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (M, 4) xyxy clipped to the image, labels (M,), crowd flags (M,) of one image."""
         info = self.coco.imgs[image_id]
-        w, h = info.get("width") or np.inf, info.get("height") or np.inf  # 0 or missing: no clipping
-        boxes, labels, crowd = [], [], []
+        if not isinstance(info.get("file_name"), str) or not info["file_name"]:
+            raise ValueError(f"{self.ann_file}: image id {image_id} has file_name {info.get('file_name')!r}; "
+                             "every image needs one")
+        w, h = (v if _is_number(v) and v > 0 else np.inf for v in (info.get("width"), info.get("height")))
+        boxes, labels, crowd = [], [], []  # JSON sizes that are missing or nonsense clip nothing
         for ann in self.coco.imgToAnns.get(image_id, []):
             where = f"{self.ann_file}: annotation id {ann.get('id')} (image {image_id})"
-            if ann.get("category_id") not in self.label_of:
+            if not _is_int(ann.get("category_id")) or ann["category_id"] not in self.label_of:
                 raise ValueError(f"{where} has category_id {ann.get('category_id')!r}, not one of the "
                                  f"categories {self.cat_ids}")
             bbox = ann.get("bbox")
-            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
-                    isinstance(v, (int, float)) for v in bbox):
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
                 raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height] numbers")
             x, y, bw, bh = bbox
             x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + bw, w), min(y + bh, h)
@@ -89,7 +134,7 @@ class CocoDetection(Dataset):
             counts["clipped"] += (x0, y0, x1, y1) != (x, y, x + bw, y + bh)
             boxes.append([x0, y0, x1, y1])
             labels.append(self.label_of[ann["category_id"]])
-            crowd.append(bool(ann.get("iscrowd", 0)))
+            crowd.append(ann.get("iscrowd", 0) in (1, True))
         return (np.asarray(boxes, dtype=np.float32).reshape(-1, 4), np.asarray(labels, dtype=np.int64),
                 np.asarray(crowd, dtype=bool))
 
