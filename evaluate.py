@@ -95,11 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.imbalance:
         print(imbalance_report(coco_gt, detections, out_dir / "imbalance", det, dataset))
+    _write_outputs(out_dir, metrics_dict(stats, per_class, voc), results)
+    return 0
+
+
+def _write_outputs(out_dir: Path, metrics: dict, results: list | None) -> None:
     if results is not None:
         (out_dir / "detections.json").write_text(json.dumps(results))
-    (out_dir / "eval_metrics.json").write_text(json.dumps(metrics_dict(stats, per_class, voc), indent=1))
+    (out_dir / "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
     print(f"wrote {out_dir / 'eval_metrics.json'}" + (f" and {out_dir / 'detections.json'}" if results else ""))
-    return 0
 
 
 def _read_detections(path: str) -> list:

@@ -14,6 +14,7 @@ import sys
 
 from detector.config import ConfigError, load_config
 from detector.engine.checkpoint import CheckpointError
+from detector.engine.signals import TrainingInterrupted
 from detector.engine.trainer import NonFiniteLossError, Trainer, run_dir_of
 
 DEFAULT_CONFIG = "configs/shapes_focal.yaml"
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             trainer.resume(run_dir_of(cfg) / "last.pt")
         print(f"run folder: {trainer.run_dir}")
         result = trainer.fit()
+    except TrainingInterrupted as exc:
+        print(f"stopped: {exc}")
+        return 1
     except (ConfigError, CheckpointError, NonFiniteLossError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

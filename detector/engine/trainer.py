@@ -22,6 +22,7 @@ from detector.engine.checkpoint import load_checkpoint, save_checkpoint
 from detector.engine.device import amp_dtype, resolve_device, seed_everything
 from detector.engine.logger import Logger
 from detector.engine.schedule import build_optimizer, build_scheduler
+from detector.engine.signals import StopFlag, TrainingInterrupted
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
 from detector.losses import RetinaNetLoss, build_criterion
 from detector.model.init import init_from
@@ -153,6 +154,15 @@ class Trainer:
     def _save(self, name: str) -> None:
         save_checkpoint(self.state_dict(), self.run_dir / name)
 
+    def _save_last(self) -> None:
+        """last.pt, plus step-numbered copies of which the newest ``train.keep_checkpoints`` stay."""
+        self._save("last.pt")
+        keep = self.cfg.train.keep_checkpoints
+        if keep > 1:
+            self._save(f"step_{self.step:08d}.pt")
+            for old in sorted(self.run_dir.glob("step_*.pt"))[:-keep]:
+                old.unlink()
+
     def _after_eval(self, result: EvalResult, logger: Logger) -> None:
         logger.scalars(self.step, result.stats, "metrics")
         logger.write(f"step {self.step}: AP {result.stats['AP']:.4f} AP50 {result.stats['AP50']:.4f}")
@@ -174,23 +184,28 @@ class Trainer:
         logger = Logger(self.run_dir, max_iters, self.step)
         self.model.train()
         start, start_step = time.perf_counter(), self.step
-        for images, targets in self.batches():
-            if self.step >= max_iters:
-                break
-            losses, stats = self.train_step(images, targets)
-            self.step += 1
-            log = self.step % cfg.log_period == 0 or self.step == max_iters
-            scalars = _scalars(losses, stats, self.scheduler.get_last_lr()[0]) if log else {}
-            logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
-                                             "lr": scalars.get("lr", math.nan)}, log)
-            if cfg.eval_period and self.step % cfg.eval_period == 0 and self.step < max_iters:
-                self._after_eval(self.evaluate(), logger)
-            if self.step % cfg.checkpoint_period == 0:
-                self._save("last.pt")
+        with StopFlag() as stop:
+            for images, targets in self.batches():
+                if self.step >= max_iters:
+                    break
+                losses, stats = self.train_step(images, targets)
+                self.step += 1
+                log = self.step % cfg.log_period == 0 or self.step == max_iters
+                scalars = _scalars(losses, stats, self.scheduler.get_last_lr()[0]) if log else {}
+                logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
+                                                 "lr": scalars.get("lr", math.nan)}, log)
+                if cfg.eval_period and self.step % cfg.eval_period == 0 and self.step < max_iters:
+                    self._after_eval(self.evaluate(), logger)
+                if self.step % cfg.checkpoint_period == 0 or stop.requested:
+                    self._save_last()
+                if stop.requested:  # at a step boundary, with last.pt just written
+                    logger.close()
+                    raise TrainingInterrupted(f"{stop.requested} at step {self.step}: saved "
+                                              f"{self.run_dir / 'last.pt'}; continue with --resume")
         elapsed = time.perf_counter() - start
         result = self.evaluate()
         self._after_eval(result, logger)
-        self._save("last.pt")
+        self._save_last()
         logger.close()
         self._write_metrics(result, elapsed, self.step - start_step)
         return result
