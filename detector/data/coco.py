@@ -41,8 +41,8 @@ def _is_number(value: Any) -> bool:
 def check_coco(data: Any, source: str) -> dict[str, Any]:
     """The structure pycocotools and this project rely on, each problem one clear line naming the
     file, the entry and the value: images (int ``id``), categories (int ``id``, str ``name``),
-    annotations (int ``id`` when given, ``image_id`` of a listed image). Annotation boxes and
-    category references are checked when the dataset reads them."""
+    annotations (int ``id``, numbered when absent; ``image_id`` of a listed image; ``category_id``
+    of a listed category). Boxes are checked when the dataset reads them (CocoDetection)."""
     if not isinstance(data, dict):
         raise ValueError(f"{source} is not in COCO format: the top level must be an object, got {type(data).__name__}")
     for key in ("images", "categories"):
