@@ -180,7 +180,7 @@ class TrainConfig:
     num_workers: int = 2
     eval_period: int = 0  # iterations between evaluations; 0 = only at the end
     checkpoint_period: int = 500
-    keep_checkpoints: int = 1  # > 1: also keep that many step-numbered checkpoints (step_XXXXXXXX.pt)
+    keep_checkpoints: int = 1  # > 1: also keep that many step-numbered checkpoints (step_00001000.pt)
     log_period: int = 20
     vis_images: int = 4  # validation images drawn to TensorBoard at each evaluation
     output_dir: str = ""  # "" = runs/<config name>
