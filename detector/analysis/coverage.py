@@ -49,7 +49,7 @@ def dataset_boxes(dataset: CocoDetection, augment: AugmentConfig, max_images: in
     out = []
     for image_id in ids:
         info = dataset.coco.imgs[image_id]
-        boxes, _, crowd = dataset._targets[image_id]
+        boxes, _, crowd = dataset.annotations(image_id)
         h, w = int(info.get("height") or 0), int(info.get("width") or 0)
         if not (h and w):
             continue

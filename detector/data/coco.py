@@ -150,11 +150,16 @@ class CocoDetection(Dataset):
         if notes:
             warnings.warn(f"{self.ann_file}: " + "; ".join(notes), stacklevel=2)
 
+    def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of (boxes (M, 4) xyxy in original pixels, labels (M,), crowd (M,)) of one image."""
+        boxes, labels, crowd = self._targets[image_id]
+        return boxes.copy(), labels.copy(), crowd.copy()
+
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         image_id = self.image_ids[index]
         info = self.coco.imgs[image_id]
         image = load_rgb(self.image_dir / info["file_name"])
-        boxes, labels, crowd = (a.copy() for a in self._targets[image_id])
+        boxes, labels, crowd = self.annotations(image_id)
         h, w = image.shape[:2]
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)  # the decoded image, not the JSON, is the truth
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
