@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.io import write_png
@@ -61,9 +62,8 @@ class ImageFiles(Dataset):
     def __getitem__(self, index: int):
         image = load_rgb(self.files[index])
         h, w = image.shape[:2]
-        empty = torch.zeros((0, 4)).numpy()
-        image, boxes, labels, crowd, scale = self.transform(image, empty, empty[:, 0].astype("int64"),
-                                                            empty[:, 0].astype(bool))
+        image, boxes, labels, crowd, scale = self.transform(image, np.zeros((0, 4), np.float32),
+                                                            np.zeros(0, np.int64), np.zeros(0, bool))
         return image, {"boxes": boxes, "labels": labels, "crowd": crowd, "image_id": index,
                        "orig_size": (h, w), "scale": scale}
 

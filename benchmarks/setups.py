@@ -34,7 +34,7 @@ SETUPS: dict[str, dict] = {
 }
 
 
-def setup_config(name: str, num_classes: int = 3) -> Config:
+def setup_config(name: str) -> Config:
     """The config of a named setup: the default config with the setup's architecture on top."""
     cfg = load_config("configs/shapes_focal.yaml")
     spec = SETUPS[name]

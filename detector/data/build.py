@@ -43,8 +43,9 @@ def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None)
         sets = cfg.data.train_sets if split == "train" else cfg.data.val_sets
         if not sets:
             raise ValueError(f"data.{split}_sets is empty: name the VOC sets, e.g. ['VOC2007:trainval']")
-        coco = coco_from_dict(voc_to_coco(cfg.data.root, sets, voc_class_names(cfg.data)))
-        return CocoDetection(cfg.data.root, coco, transform, filter_empty, source=f"VOC {sets} under '{cfg.data.root}'")
+        source = f"VOC {sets} under '{cfg.data.root}'"
+        coco = coco_from_dict(voc_to_coco(cfg.data.root, sets, voc_class_names(cfg.data)), source)
+        return CocoDetection(cfg.data.root, coco, transform, filter_empty, source=source)
     if cfg.data.dataset == "synthetic":
         ensure_synthetic(cfg.data.synthetic, cfg.data.root)
     images, annotations = split_paths(cfg.data, split)

@@ -27,7 +27,7 @@ def load_coco(ann_file: str | Path) -> COCO:
         data = json.loads(ann_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"annotation file '{ann_file}' is not valid JSON: {exc}") from None
-    return coco_from_dict(check_coco(data, f"annotation file '{ann_file}'"))
+    return coco_from_dict(data, f"annotation file '{ann_file}'")
 
 
 def _is_int(value: Any) -> bool:
@@ -74,10 +74,10 @@ def check_coco(data: Any, source: str) -> dict[str, Any]:
     return data
 
 
-def coco_from_dict(dataset: dict[str, Any]) -> COCO:
-    """A pycocotools COCO object for an in-memory COCO-format dict (e.g. converted VOC)."""
+def coco_from_dict(dataset: dict[str, Any], source: str = "COCO data") -> COCO:
+    """A pycocotools COCO object for a COCO-format dict (a file's, or converted VOC), checked first."""
     coco = COCO()
-    coco.dataset = dataset
+    coco.dataset = check_coco(dataset, source)
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
@@ -120,9 +120,6 @@ class CocoDetection(Dataset):
         boxes, labels, crowd = [], [], []  # JSON sizes that are missing or nonsense clip nothing
         for ann in self.coco.imgToAnns.get(image_id, []):
             where = f"{self.ann_file}: annotation id {ann.get('id')} (image {image_id})"
-            if not _is_int(ann.get("category_id")) or ann["category_id"] not in self.label_of:
-                raise ValueError(f"{where} has category_id {ann.get('category_id')!r}, not one of the "
-                                 f"categories {self.cat_ids}")
             bbox = ann.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
                 raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height] numbers")
