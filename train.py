@@ -5,6 +5,7 @@
     python train.py --config FILE key.sub=value ...   # dotted, type-checked overrides
     python train.py --config FILE --resume            # continue from <run dir>/last.pt
     python train.py --config FILE --init-from CKPT    # finetune: load what fits (other class count ok)
+    torchrun --nproc_per_node=2 train.py --config FILE  # DistributedDataParallel; train.batch_size is global
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 
 from detector.config import ConfigError, load_config
 from detector.engine.checkpoint import CheckpointError
+from detector.engine.distributed import init_distributed, shutdown
 from detector.engine.signals import TrainingInterrupted
 from detector.engine.trainer import NonFiniteLossError, Trainer, run_dir_of
 
@@ -29,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
                              "(same as model.init_from=WEIGHTS); layers that do not fit are re-initialised")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
+    info = init_distributed()  # a no-op unless started by torchrun with WORLD_SIZE > 1
     try:
         overrides = args.overrides + ([f"model.init_from={args.init_from}"] if args.init_from else [])
         cfg = load_config(args.config, overrides)
         trainer = Trainer.build(cfg, initialise=not args.resume)
         if args.resume:
             trainer.resume(run_dir_of(cfg) / "last.pt")
-        print(f"run folder: {trainer.run_dir}")
+        if info.main:
+            print(f"run folder: {trainer.run_dir}")
         result = trainer.fit()
     except TrainingInterrupted as exc:
         print(f"stopped: {exc}")
@@ -43,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, NonFiniteLossError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
+    if not info.main:
+        return 0
+    assert result is not None  # fit() without ``until`` always ends with an evaluation
     print(result.table())
     print(f"metrics: {trainer.run_dir / 'metrics.json'}")
     return 0

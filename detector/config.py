@@ -171,11 +171,16 @@ class SolverConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 16
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    batch_size: int = 16  # the global batch: under torchrun each of N processes loads batch_size / N
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: each process's cuda:LOCAL_RANK)
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False  # torch.compile the training forward (needs a C++ compiler on CPU)
+    sync_bn: bool = False  # under torchrun on CUDA: SyncBatchNorm, batch statistics over all processes
+    # a step whose loss or gradient is not finite: 0 = stop (last.pt stays the last good state);
+    # N > 0 = skip such steps (no update) up to N times in the run, then stop. Either way the
+    # offending batch's image ids go to <run dir>/nonfinite.jsonl
+    skip_nonfinite: int = 0
     seed: int = 0
     num_workers: int = 2
     eval_period: int = 0  # iterations between evaluations; 0 = only at the end
@@ -367,6 +372,7 @@ def validate(cfg: Config) -> None:
         (len(cfg.model.anchors.sizes) == 5, "model.anchors.sizes needs 5 values, one per level P3..P7"),
         (0.0 <= cfg.model.head.prior_prob < 1.0, "model.head.prior_prob must be in [0, 1)"),
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (cfg.train.skip_nonfinite >= 0, "train.skip_nonfinite must be >= 0"),
         (cfg.solver.max_iters >= 1, "solver.max_iters must be >= 1"),
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),

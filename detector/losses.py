@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -10,6 +12,7 @@ from torchvision.ops import generalized_box_iou_loss
 from detector.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, box_area
 from detector.cls_losses import GHMC, ohem_keep, quality_focal_loss
 from detector.config import LossConfig, MatcherConfig
+from detector.engine.distributed import mean_over_ranks
 
 
 CLS_LOSSES = ("focal", "bce", "balanced_ce", "ohem", "ghm", "qfl")
@@ -123,8 +126,20 @@ class RetinaNetLoss:
             box = smooth_l1_loss(pos_deltas, self.coder.encode(matched_boxes, pos_anchors), beta, reduction="sum")
         return self.box_weight * box / normalizer
 
+    def state_dict(self) -> dict[str, Any]:
+        """What evolves during training (EMAs), for exact resume."""
+        return {"normalizer_ema": self.normalizer_ema,
+                "ghm_counts": None if self.ghm is None else self.ghm.acc_counts}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.normalizer_ema = state["normalizer_ema"]
+        if self.ghm is not None:
+            self.ghm.acc_counts = state["ghm_counts"]
+
     def _normalizer(self, num_pos: Tensor) -> Tensor:
-        current = num_pos.float().clamp(min=1.0)
+        # under DDP, the mean count over processes: gradients are averaged over processes, so each
+        # process's sum / (total / world) makes the update the one-process update on the global batch
+        current = mean_over_ranks(num_pos.float()).clamp(min=1.0)
         if self.momentum <= 0:
             return current
         value = float(current)

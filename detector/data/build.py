@@ -84,17 +84,39 @@ def collate(batch: list[tuple[Tensor, dict[str, Any]]]) -> tuple[Tensor, dict[st
     }
 
 
+def shard_order(order: list[int], batch_size: int, rank: int, world: int, drop_last: bool) -> list[int]:
+    """This rank's part of ``order``.
+
+    Training (``drop_last``): every global batch of ``batch_size`` is cut into ``world`` equal
+    consecutive slices, so N processes see together exactly what one process sees. Evaluation:
+    round robin, nothing dropped.
+    """
+    if world == 1:
+        return order
+    if not drop_last:
+        return order[rank::world]
+    local = batch_size // world
+    full = len(order) - len(order) % batch_size
+    return [order[i] for i in range(full) if (i % batch_size) // local == rank]
+
+
 def build_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool, seed: int = 0,
-                 epoch: int = 0, drop_last: bool = False, skip_batches: int = 0) -> DataLoader:
+                 epoch: int = 0, drop_last: bool = False, skip_batches: int = 0,
+                 rank: int = 0, world: int = 1) -> DataLoader:
     """One pass over ``dataset``; with ``shuffle`` the order depends only on (seed, epoch).
 
-    ``skip_batches`` starts the pass that many batches in, so a resumed run sees the same order.
+    ``skip_batches`` starts the pass that many (global) batches in, so a resumed run sees the same
+    order. With ``world`` > 1 this is rank ``rank``'s shard (``shard_order``) and ``batch_size`` is
+    the global batch: each process loads ``batch_size // world`` images per step in training.
     """
     if shuffle:
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(len(dataset), generator=generator).tolist()
     else:
         order = list(range(len(dataset)))
-    order = order[skip_batches * batch_size:]
-    return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers,
-                      collate_fn=collate, drop_last=drop_last, pin_memory=torch.cuda.is_available())
+    order = shard_order(order[skip_batches * batch_size:], batch_size, rank, world, drop_last)
+    local = batch_size // world if drop_last else batch_size
+    # a private generator for the workers' base seed, so loaders never consume the global RNG
+    return DataLoader(dataset, batch_size=local, sampler=order, num_workers=num_workers,
+                      collate_fn=collate, drop_last=drop_last, pin_memory=torch.cuda.is_available(),
+                      generator=torch.Generator().manual_seed(seed * 100_003 + epoch))

@@ -102,6 +102,9 @@ class CocoDetection(Dataset):
         self.class_names = [self.coco.cats[c]["name"] for c in self.cat_ids]
         self.label_of = {c: i for i, c in enumerate(self.cat_ids)}
         self.transform = transform
+        # (seed, epoch) of the current training pass: each item's augmentation then depends on
+        # (seed, epoch, index) only, not on workers, resume point or process count; None = unseeded
+        self.augment_seed: tuple[int, int] | None = None
         counts = {"dropped": 0, "clipped": 0}
         self._targets = {i: self._annotations(i, counts) for i in sorted(self.coco.getImgIds())}
         self.image_ids: list[int] = [i for i, t in self._targets.items() if not filter_empty or len(t[0])]
@@ -163,7 +166,10 @@ class CocoDetection(Dataset):
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, labels, crowd = boxes[keep], labels[keep], crowd[keep]
         scale = 1.0
-        if self.transform is not None:
+        if self.transform is not None and self.augment_seed is not None:
+            seed = int(np.random.SeedSequence([*self.augment_seed, index]).generate_state(1)[0])
+            image, boxes, labels, crowd, scale = self.transform(image, boxes, labels, crowd, seed=seed)
+        elif self.transform is not None:
             image, boxes, labels, crowd, scale = self.transform(image, boxes, labels, crowd)
         return image, {"boxes": boxes, "labels": labels, "crowd": crowd, "image_id": image_id,
                        "orig_size": (h, w), "scale": scale}

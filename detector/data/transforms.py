@@ -45,10 +45,23 @@ class Letterbox:
             ops, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels", "crowd"], clip=True),
         ) if ops else None  # shortest_edge at evaluation: the resize above is all there is
 
-    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, crowd: np.ndarray
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, float]:
+    def reseed(self, seed: int) -> None:
+        """Make the next call's random choices a function of ``seed`` alone. Each transform gets its
+        own stream: albumentations' ``set_random_seed`` gives them all the same one, which would tie
+        e.g. the flip decision to the colour-jitter decision."""
+        if self.pipeline is None:
+            return
+        self.pipeline.set_random_seed(seed)
+        for i, t in enumerate(self.pipeline.transforms):
+            t.set_random_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, crowd: np.ndarray,
+                 seed: int | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, float]:
         """image (H, W, 3) uint8; boxes (M, 4) xyxy -> image (3, H', W') float in [0, 1], boxes (M', 4),
-        labels (M',), crowd (M',) bool, and the resize factor (output pixels per input pixel)."""
+        labels (M',), crowd (M',) bool, and the resize factor (output pixels per input pixel).
+        With ``seed`` the augmentation is reproducible (see ``reseed``)."""
+        if seed is not None:
+            self.reseed(seed)
         h, w = image.shape[:2]
         scale = resize_scale(h, w, self.cfg.resize, self.size, self.cfg.max_size)
         boxes = boxes.reshape(-1, 4)

@@ -12,12 +12,19 @@ from detector.evaluation.draw import draw_detections, to_uint8
 
 
 class Logger:
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int) -> None:
+    """``enabled=False`` (processes other than rank 0) makes every method a no-op."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        if not enabled:
+            return
         self.writer = SummaryWriter(log_dir=str(run_dir))
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", dynamic_ncols=True,
                         mininterval=1.0)
 
     def step(self, step: int, scalars: dict[str, float], show: dict[str, float], log: bool) -> None:
+        if not self.enabled:
+            return
         self.bar.update(1)
         if log:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in show.items()}, refresh=False)
@@ -25,19 +32,27 @@ class Logger:
                 self.writer.add_scalar(key, value, step)
 
     def scalars(self, step: int, values: dict[str, float], prefix: str) -> None:
+        if not self.enabled:
+            return
         for key, value in values.items():
             self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
     def images(self, step: int, images: list[Tensor], detections: list[dict[str, Tensor]],
                class_names: list[str], min_score: float = 0.3) -> None:
         """Draw detections above ``min_score`` on (3, H, W) [0, 1] images (original pixels)."""
+        if not self.enabled:
+            return
         for i, (image, det) in enumerate(zip(images, detections)):
             drawn = draw_detections(to_uint8(image), det, class_names, min_score)
             self.writer.add_image(f"val/predictions_{i}", drawn, step)
 
     def write(self, text: str) -> None:
+        if not self.enabled:
+            return
         self.bar.write(text)
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self.bar.close()
         self.writer.close()

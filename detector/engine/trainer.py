@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from detector.analysis.coverage import coverage_warning
 from detector.boxes import BoxCoder
@@ -18,9 +19,11 @@ from detector.config import Config, save_yaml
 from detector.data.build import build_dataset, build_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
-from detector.engine.checkpoint import load_checkpoint, save_checkpoint
+from detector.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from detector.engine.device import amp_dtype, resolve_device, seed_everything
+from detector.engine.distributed import DistInfo, any_rank, current, gather_lists, main_first, mean_over_ranks
 from detector.engine.logger import Logger
+from detector.engine.rng import get_rng_state, set_rng_state
 from detector.engine.schedule import build_optimizer, build_scheduler
 from detector.engine.signals import StopFlag, TrainingInterrupted
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
@@ -51,21 +54,37 @@ class Trainer:
     scaler: torch.amp.GradScaler
     train_set: CocoDetection
     val_set: CocoDetection
+    dist: DistInfo = field(default_factory=DistInfo)
     step: int = 0
     best_ap: float = -1.0
-    forward: Callable[[Tensor], dict[str, Any]] = field(init=False)  # the model, torch.compile'd if asked
+    skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
+    forward: Callable[[Tensor], dict[str, Any]] = field(init=False)  # DDP / torch.compile wrappers
 
     def __post_init__(self) -> None:
-        # compile a wrapper, not the module, so state_dict keys stay free of "_orig_mod."
-        self.forward = torch.compile(self.model) if self.cfg.train.compile else self.model
+        # wrap, never replace, the module, so state_dict keys stay free of "module." / "_orig_mod."
+        model: nn.Module = self.model
+        if self.dist.world > 1:
+            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.forward = torch.compile(model) if self.cfg.train.compile else model
 
     @classmethod
     def build(cls, cfg: Config, initialise: bool = True) -> "Trainer":
         """Everything a run needs; ``initialise=False`` skips ``model.init_from`` (resuming)."""
         seed_everything(cfg.train.seed)
+        info = current()
         device = resolve_device(cfg.train.device)
+        if info.world > 1 and device.type == "cuda":
+            device = torch.device("cuda", info.local_rank)
+            torch.cuda.set_device(device)
+        if cfg.train.batch_size % info.world:
+            raise ValueError(f"train.batch_size {cfg.train.batch_size} is the global batch and must be a multiple "
+                             f"of the {info.world} processes")
+        if cfg.train.sync_bn and device.type != "cuda":
+            raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on the CPU "
+                             "use model.backbone.frozen_bn=true, or train.sync_bn=false")
         amp_dtype(cfg.train.amp, device)  # validate early
-        train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+        with main_first():  # rank 0 generates the synthetic set, if needed, before the others read it
+            train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
         if len(train_set) == 0:
             raise ValueError(f"training set '{train_set.ann_file}' has no images")
         warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
@@ -76,49 +95,79 @@ class Trainer:
             print(f"initialising from {cfg.model.init_from}:\n"
                   + init_from(model, cfg.model.init_from, cfg.model.head.norm).summary())
         model = model.to(device)
+        if cfg.train.sync_bn and info.world > 1:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if cfg.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, cfg.solver)
         coder = BoxCoder(cfg.loss.box_coder_weights)
         return cls(cfg, run_dir_of(cfg), device, model, build_criterion(cfg.loss, cfg.matcher),
                    build_postprocessor(cfg.inference, coder), optimizer, build_scheduler(optimizer, cfg.solver),
-                   torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"), train_set, val_set)
+                   torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"), train_set, val_set, info)
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "step": self.step, "best_ap": self.best_ap, "config": self.cfg.to_dict(),
-            "cat_ids": self.train_set.cat_ids, "class_names": self.train_set.class_names,
-            "torch_rng": torch.get_rng_state(),
-        }
-
-    def resume(self, path: Path) -> None:
-        state = load_checkpoint(path, self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step, self.best_ap = int(state["step"]), float(state["best_ap"])
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed from {path} at step {self.step}")
-
-    # ------------------------------------------------------------------ loop
-    def batches(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
-        """Endless stream of training batches; the order depends on (seed, epoch, position) only."""
+    @property
+    def batches_per_epoch(self) -> int:
         per_epoch = len(self.train_set) // self.cfg.train.batch_size
         if per_epoch == 0:
             raise ValueError(f"train.batch_size {self.cfg.train.batch_size} exceeds the "
                              f"{len(self.train_set)} training images")
-        epoch, skip = divmod(self.step, per_epoch)
+        return per_epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything exact resume needs, as tensors and plain data."""
+        epoch, batch = divmod(self.step, self.batches_per_epoch)
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "criterion": self.criterion.state_dict(), "rng": get_rng_state(),
+            "data": {"epoch": epoch, "batch": batch, "batches_per_epoch": self.batches_per_epoch},
+            "step": self.step, "best_ap": self.best_ap, "skipped_steps": self.skipped,
+            "config": self.cfg.to_dict(), "cat_ids": self.train_set.cat_ids,
+            "class_names": self.train_set.class_names,
+        }
+
+    def resume(self, path: Path) -> None:
+        state = load_checkpoint(path, self.device)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint '{path}' does not fit this run's model ({str(exc).splitlines()[0]}"
+                                  f"...); resume with the config it was trained with, or start from its weights "
+                                  "with --init-from") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best_ap = int(state["step"]), float(state["best_ap"])
+        self.skipped = int(state.get("skipped_steps", 0))
+        if "criterion" in state:
+            self.criterion.load_state_dict(state["criterion"])
+        if "rng" in state:
+            set_rng_state(state["rng"])
+        else:  # checkpoints written before the full RNG state was kept
+            torch.set_rng_state(state["torch_rng"])
+        data = state.get("data", {})
+        if data.get("batches_per_epoch", self.batches_per_epoch) != self.batches_per_epoch:
+            print(f"warning: {path} was written with {data['batches_per_epoch']} batches per epoch, now "
+                  f"{self.batches_per_epoch}: the training set or batch size changed, so the data order differs")
+        print(f"resumed from {path} at step {self.step}")
+
+    # ------------------------------------------------------------------ loop
+    def batches(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        """Endless stream of this process's training batches. The global order and each image's
+        augmentation depend on (seed, epoch, position) only, so a resumed run sees exactly the
+        batches the uninterrupted one would have."""
+        cfg = self.cfg.train
+        epoch, skip = divmod(self.step, self.batches_per_epoch)
         while True:
-            yield from build_loader(self.train_set, self.cfg.train.batch_size, self.cfg.train.num_workers,
-                                    shuffle=True, seed=self.cfg.train.seed, epoch=epoch, drop_last=True,
-                                    skip_batches=skip)
+            self.train_set.augment_seed = (cfg.seed, epoch)
+            yield from build_loader(self.train_set, cfg.batch_size, cfg.num_workers, shuffle=True, seed=cfg.seed,
+                                    epoch=epoch, drop_last=True, skip_batches=skip,
+                                    rank=self.dist.rank, world=self.dist.world)
             epoch, skip = epoch + 1, 0
 
     def train_step(self, images: Tensor, targets: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """One update. A non-finite loss or gradient goes to ``_nonfinite`` (skip or stop)."""
         cfg = self.cfg.train
         images = images.to(self.device, non_blocking=True)
         if cfg.channels_last:
@@ -129,20 +178,48 @@ class Trainer:
             preds = self.forward(images)
         losses, stats = self.criterion(preds, targets)  # in fp32
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            terms = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.step} ({terms}); images {targets['image_id'].tolist()}. "
-                "Lower solver.lr, enable solver.clip_grad_norm, or check the boxes of these images.")
+        if any_rank(not bool(torch.isfinite(total)), self.device):
+            return self._nonfinite("loss", losses, stats, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
-        if self.cfg.solver.clip_grad_norm > 0:
-            self.scaler.unscale_(self.optimizer)
-            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                                                self.cfg.solver.clip_grad_norm)
+        self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.cfg.solver.clip_grad_norm
+        stats["grad_norm"] = (torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0
+                              else torch.nn.utils.get_total_norm([p.grad for p in params]))
+        # fp16's GradScaler skips overflowing steps itself; elsewhere an inf/NaN gradient is a fault
+        if not self.scaler.is_enabled() and not bool(torch.isfinite(stats["grad_norm"])):
+            return self._nonfinite("gradient", losses, stats, targets)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        return losses, stats
+
+    def _nonfinite(self, what: str, losses: dict[str, Tensor], stats: dict[str, Tensor],
+                   targets: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Record the batch in nonfinite.jsonl, then skip the step (``train.skip_nonfinite``) or stop."""
+        terms = {k: float(v.detach()) for k, v in losses.items()}
+        if "grad_norm" in stats:
+            terms["grad_norm"] = float(stats["grad_norm"])
+        image_ids = gather_lists(targets["image_id"].tolist())
+        step, limit = self.step + 1, self.cfg.train.skip_nonfinite
+        record = self.run_dir / "nonfinite.jsonl"
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with record.open("a") as f:
+                f.write(json.dumps({"step": step, "what": what, **terms, "image_ids": image_ids}) + "\n")
+        described = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.skipped += 1
+        if self.skipped > limit:
+            raise NonFiniteLossError(
+                f"non-finite {what} at step {step} ({described}); image ids in {record}. "
+                f"{self.run_dir / 'last.pt'} still holds the last good state. Lower solver.lr, set "
+                "solver.clip_grad_norm, check these images' boxes, or allow skips with train.skip_nonfinite=N")
+        if self.dist.main:
+            print(f"warning: skipped step {step}, non-finite {what} ({described}); "
+                  f"{self.skipped} of {limit} skips allowed; image ids in {record}")
+        self.scheduler.step()  # the step still counts, so data position and schedule stay aligned
         return losses, stats
 
     def evaluate(self) -> EvalResult:
@@ -152,13 +229,14 @@ class Trainer:
                                 self.cfg.evaluation.backend)
 
     def _save(self, name: str) -> None:
-        save_checkpoint(self.state_dict(), self.run_dir / name)
+        if self.dist.main:
+            save_checkpoint(self.state_dict(), self.run_dir / name)
 
     def _save_last(self) -> None:
         """last.pt, plus step-numbered copies of which the newest ``train.keep_checkpoints`` stay."""
         self._save("last.pt")
         keep = self.cfg.train.keep_checkpoints
-        if keep > 1:
+        if keep > 1 and self.dist.main:
             self._save(f"step_{self.step:08d}.pt")
             for old in sorted(self.run_dir.glob("step_*.pt"))[:-keep]:
                 old.unlink()
@@ -166,49 +244,72 @@ class Trainer:
     def _after_eval(self, result: EvalResult, logger: Logger) -> None:
         logger.scalars(self.step, result.stats, "metrics")
         logger.write(f"step {self.step}: AP {result.stats['AP']:.4f} AP50 {result.stats['AP50']:.4f}")
-        n = min(self.cfg.train.vis_images, len(self.val_set))
+        n = min(self.cfg.train.vis_images, len(self.val_set)) if self.dist.main else 0
         if n:
             files = [self.val_set.image_dir / self.val_set.coco.imgs[i]["file_name"]
                      for i in self.val_set.image_ids[:n]]
             images = [torch.from_numpy(load_rgb(f)).permute(2, 0, 1).float() / 255 for f in files]
             logger.images(self.step, images, result.detections[:n], self.train_set.class_names)
-        if result.stats["AP"] > self.best_ap:
+        if result.stats["AP"] > self.best_ap:  # every process evaluates the same gathered detections
             self.best_ap = result.stats["AP"]
             self._save("best.pt")
 
-    def fit(self) -> EvalResult:
-        """Train to ``solver.max_iters``, evaluating every ``train.eval_period`` and at the end."""
+    def fit(self, until: int | None = None) -> EvalResult | None:
+        """Train to ``solver.max_iters``, evaluating every ``train.eval_period`` and at the end.
+
+        ``until`` < max_iters stops after that step instead, with last.pt written and no final
+        evaluation (returns None); ``--resume`` then continues exactly where it stopped.
+        """
         cfg, max_iters = self.cfg.train, self.cfg.solver.max_iters
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_yaml(self.cfg, self.run_dir / "config.yaml")
-        logger = Logger(self.run_dir, max_iters, self.step)
+        target = max_iters if until is None else min(until, max_iters)
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_yaml(self.cfg, self.run_dir / "config.yaml")
+        logger = Logger(self.run_dir, max_iters, self.step, enabled=self.dist.main)
         self.model.train()
         start, start_step = time.perf_counter(), self.step
         with StopFlag() as stop:
             for images, targets in self.batches():
-                if self.step >= max_iters:
+                if self.step >= target:
                     break
                 losses, stats = self.train_step(images, targets)
                 self.step += 1
-                log = self.step % cfg.log_period == 0 or self.step == max_iters
-                scalars = _scalars(losses, stats, self.scheduler.get_last_lr()[0]) if log else {}
-                logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
-                                                 "lr": scalars.get("lr", math.nan)}, log)
+                self._log(logger, losses, stats)
                 if cfg.eval_period and self.step % cfg.eval_period == 0 and self.step < max_iters:
                     self._after_eval(self.evaluate(), logger)
-                if self.step % cfg.checkpoint_period == 0 or stop.requested:
+                stopping = any_rank(bool(stop.requested), self.device)  # all processes stop together
+                if self.step % cfg.checkpoint_period == 0 or stopping:
                     self._save_last()
-                if stop.requested:  # at a step boundary, with last.pt just written
+                if stopping:  # at a step boundary, with last.pt just written
                     logger.close()
-                    raise TrainingInterrupted(f"{stop.requested} at step {self.step}: saved "
-                                              f"{self.run_dir / 'last.pt'}; continue with --resume")
+                    raise TrainingInterrupted(f"{stop.requested or 'stop on another process'} at step {self.step}: "
+                                              f"saved {self.run_dir / 'last.pt'}; continue with --resume")
+        if self.step < max_iters:
+            self._save_last()
+            logger.close()
+            return None
         elapsed = time.perf_counter() - start
         result = self.evaluate()
         self._after_eval(result, logger)
         self._save_last()
         logger.close()
-        self._write_metrics(result, elapsed, self.step - start_step)
+        if self.dist.main:
+            self._write_metrics(result, elapsed, self.step - start_step)
         return result
+
+    def _log(self, logger: Logger, losses: dict[str, Tensor], stats: dict[str, Tensor]) -> None:
+        """Every ``train.log_period`` steps: losses averaged over processes, to TensorBoard and
+        ``train_log.jsonl``; the progress bar every step."""
+        log = self.step % self.cfg.train.log_period == 0 or self.step == self.cfg.solver.max_iters
+        scalars = {}
+        if log:
+            losses = {k: mean_over_ranks(v) for k, v in losses.items()}
+            scalars = _scalars(losses, stats, self.scheduler.get_last_lr()[0])
+            if self.dist.main:
+                with (self.run_dir / "train_log.jsonl").open("a") as f:
+                    f.write(json.dumps({"step": self.step, **scalars}) + "\n")
+        logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
+                                         "lr": scalars.get("lr", math.nan)}, log)
 
     def _write_metrics(self, result: EvalResult, elapsed: float, steps: int) -> None:
         metrics = {**result.metrics(), "best_AP": self.best_ap,

@@ -51,6 +51,9 @@ class AnchorGenerator:
 
     def __call__(self, feature_sizes: list[tuple[int, int]], device: torch.device) -> Tensor:
         """[(H_l, W_l)] per level -> (sum_l H_l * W_l * A, 4) float32 xyxy anchors."""
+        if torch.compiler.is_exporting():  # symbolic sizes (ONNX / torch.export): build in the graph
+            return torch.cat([self._grid(cell, stride, hw).to(device) for cell, stride, hw
+                              in zip(self.cells, self.strides, feature_sizes)])
         key = (tuple(feature_sizes), str(device))
         if key not in self._cache:
             levels = [self._grid(cell, stride, hw) for cell, stride, hw

@@ -44,7 +44,7 @@ class RetinaNet(nn.Module):
         """
         x = (images - self.pixel_mean) / self.pixel_std
         features = self.fpn(self.body(x))
-        sizes = [(int(f.shape[-2]), int(f.shape[-1])) for f in features]
+        sizes = [(f.shape[-2], f.shape[-1]) for f in features]  # ints; symbolic while exporting
         a = self.anchor_generator.num_anchors_per_location
         return {
             "cls_logits": self.cls_head(features),

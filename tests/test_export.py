@@ -1,0 +1,95 @@
+"""ONNX export: ONNX Runtime gives PyTorch's outputs at other batch and image sizes, and the same
+detections after the shared post-processing; torch.export round-trips too."""
+
+import json
+
+import pytest
+import torch
+
+import export
+from detector.data.images import load_rgb
+from detector.engine.restore import load_detector
+from detector.engine.trainer import Trainer
+from detector.export import ExportableRetinaNet, OnnxDetector, as_preds, torch_detections
+from tests.conftest import tiny_config
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained for a few steps, so that its scores are spread out."""
+    tmp = tmp_path_factory.mktemp("export")
+    cfg = tiny_config(tmp)
+    cfg.solver.max_iters, cfg.solver.lr, cfg.solver.warmup_iters = 12, 0.01, 1
+    # GroupNorm's 32 groups need > 1 value each: 64 channels, since P7 of a 96 px image is 1 x 1
+    cfg.model.head.norm, cfg.model.fpn_channels = "gn", 64
+    Trainer.build(cfg).fit()
+    return tmp
+
+
+def test_onnx_matches_pytorch(trained):
+    ckpt = trained / "run" / "last.pt"
+    onnx_path = trained / "model.onnx"
+    assert export.main(["--checkpoint", str(ckpt), "--output", str(onnx_path)]) == 0
+    detector = load_detector(ckpt, ["train.device=cpu", "inference.score_thresh=0.1"])
+    runner = OnnxDetector(onnx_path, detector)
+    reference = ExportableRetinaNet(detector.model).eval()
+    # dynamic batch: the export's example had 2 images (letterbox: height and width are fixed)
+    for shape in [(1, 3, 96, 96), (3, 3, 96, 96)]:
+        images = torch.rand(shape)
+        with torch.no_grad():
+            expected = as_preds(reference(images))
+        got = runner.run(images)
+        assert got["anchors_per_level"] == expected["anchors_per_level"]
+        torch.testing.assert_close(got["anchors"], expected["anchors"], rtol=0, atol=1e-4)
+        for key in ("cls_logits", "box_deltas"):
+            torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-4)
+    # whole pipeline on the dataset's images: same labels, boxes within 1e-3 pixels
+    files = sorted((trained / "shapes" / "val").glob("*.png"))
+    total = 0
+    for path in files:
+        image = load_rgb(path)
+        ours = torch_detections(detector, runner.letterbox, image)
+        theirs = runner(image)
+        assert torch.equal(ours["labels"], theirs["labels"]), path
+        torch.testing.assert_close(theirs["boxes"], ours["boxes"], rtol=0, atol=1e-3)
+        torch.testing.assert_close(theirs["scores"], ours["scores"], rtol=0, atol=1e-4)
+        total += len(ours["labels"])
+    assert total > 0  # the comparison covered real detections
+
+
+def test_export_cli_check_and_bad_checkpoint(trained, tmp_path, capsys):
+    ckpt = trained / "run" / "last.pt"
+    image = sorted((trained / "shapes" / "val").glob("*.png"))[0]
+    assert export.main(["--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), "--check", str(image),
+                        "inference.score_thresh=0.1"]) == 0
+    report = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert report["same_labels"] and report["max_box_diff"] < 1e-3
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert export.main(["--checkpoint", str(tmp_path / "bad.pt"), "--output", str(tmp_path / "x.onnx")]) == 2
+    assert "bad.pt' cannot be loaded" in capsys.readouterr().err
+
+
+def test_dynamic_image_size_onnx_and_torch_export(trained, tmp_path):
+    """shortest_edge resizing: height and width are dynamic in both export formats."""
+    ckpt = trained / "run" / "last.pt"
+    resize = "augment.resize=shortest_edge"
+    assert export.main(["--checkpoint", str(ckpt), "--output", str(tmp_path / "m.pt2"), "--format", "program",
+                        resize]) == 0
+    assert export.main(["--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), resize]) == 0
+    program = torch.export.load(str(tmp_path / "m.pt2"))
+    detector = load_detector(ckpt, ["train.device=cpu", resize])
+    runner = OnnxDetector(tmp_path / "m.onnx", detector)
+    for shape in [(1, 3, 160, 224), (3, 3, 300, 140)]:  # neither is the example (2, 3, 256, 320)
+        images = torch.rand(shape)
+        with torch.no_grad():
+            expected = ExportableRetinaNet(detector.model).eval()(images)
+            got = program.module()(images)
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        assert int(got[3].sum()) == expected[1].shape[1]  # anchors_per_level adds up to A
+        onnx = runner.run(images)
+        assert onnx["anchors_per_level"] == expected[3].tolist()
+        torch.testing.assert_close(onnx["cls_logits"], expected[0], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(onnx["box_deltas"], expected[1], rtol=1e-4, atol=1e-4)
