@@ -11,7 +11,7 @@ runs/<name>/<cell>/seed<S>/ with its log in train.log. Finished runs (metrics.js
 started ones resume from last.pt, failed ones (e.g. a diverged loss) are marked FAILED and shown in
 the table. Results: runs/<name>/results.md (mean +- std of AP, AP50, AP75, APs per cell, linked to
 the cell folders) and results.csv; TensorBoard hparams in runs/<name>/hparams. --publish DIR
-copies the tables and every run's metrics.json / config.yaml there, to commit.
+copies the tables and every run's metrics.json / config.yaml / train_log.jsonl there, to commit.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def publish(runs: list[Run], study_dir: Path, dest: Path) -> None:
     for name in ("results.md", "results.csv"):
         shutil.copy2(study_dir / name, dest / name)
     for run in runs:
-        for name in ("metrics.json", "config.yaml", "FAILED"):
+        for name in ("metrics.json", "config.yaml", "train_log.jsonl", "FAILED"):
             if (run.folder / name).is_file():
                 target = dest / run.folder.relative_to(study_dir) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (CPU threads are split)")
     parser.add_argument("--table-only", action="store_true", help="only tabulate finished runs")
-    parser.add_argument("--publish", metavar="DIR", help="copy the tables and each run's metrics.json and "
-                                                          "config.yaml to DIR (small files to commit; no checkpoints)")
+    parser.add_argument("--publish", metavar="DIR", help="copy the tables and each run's metrics.json, config.yaml "
+                                                          "and train_log.jsonl to DIR (small files to commit; no checkpoints)")
     parser.add_argument("overrides", nargs="*", metavar="key=v1,v2,...")
     args = parser.parse_args(argv)
     try:

@@ -38,6 +38,7 @@ def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
             return type("R", (), {"returncode": 2})()
         metrics = {"AP": 0.1 * gamma + 0.01 * seed, "AP50": 0.5, "AP75": 0.2, "APs": 0.1}
         (tmp_path / folder / "metrics.json").write_text(json.dumps(metrics))
+        (tmp_path / folder / "train_log.jsonl").write_text(json.dumps({"step": 10, "grad_norm": gamma}) + "\n")
         return type("R", (), {"returncode": 0})()
 
     monkeypatch.setattr(study.subprocess, "run", fake_run)
@@ -55,5 +56,6 @@ def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "pub" / "results.md").read_text() == table
     assert json.loads((tmp_path / "pub" / "gamma2" / "seed1" / "metrics.json").read_text())["AP"] == pytest.approx(0.21)
     assert (tmp_path / "pub" / "gamma5" / "seed0" / "FAILED").is_file()
+    assert (tmp_path / "pub" / "gamma0" / "seed1" / "train_log.jsonl").read_text() == '{"step": 10, "grad_norm": 0.0}\n'
     csv_text = (tmp_path / "runs" / "s" / "results.csv").read_text().splitlines()
     assert csv_text[0].startswith("loss.gamma,cell,runs,failed,AP_mean,AP_std")
