@@ -44,7 +44,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> tuple[EvalResult, CocoDetec
                          f"trained on {det.cat_ids}")
     result = evaluate_dataset(det.model, det.postprocess, dataset, det.cfg.train.batch_size,
                               det.cfg.train.num_workers, det.device, det.amp_dtype,
-                              backend=det.cfg.evaluation.backend)
+                              backend=det.cfg.evaluation.backend, confusion_score=det.cfg.evaluation.confusion_score)
     return result, dataset, det
 
 
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             stats, per_class, voc, results = result.stats, result.per_class, result.voc, result.results
             detections = results
             out_dir = Path(args.output or Path(args.checkpoint).parent)
+            result.save_figures(out_dir)
+            print(f"wrote {out_dir / 'pr_curves.png'} and {out_dir / 'confusion_matrix.png'}")
         else:
             parser.error("give --checkpoint, --detections with --annotations, or --compare")
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:

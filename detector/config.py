@@ -46,9 +46,13 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
-    dataset: Literal["synthetic", "coco", "voc"] = "synthetic"
+    """Where the data is and how to read it; data/README.md shows every format and layout."""
+
+    dataset: Literal["synthetic", "coco", "voc", "yolo", "csv"] = "synthetic"
     root: str = "data/shapes"  # dataset folder; synthetic data is generated here when absent
-    # COCO-format splits; empty means "<root>/<split>" images and "<root>/annotations/<split>.json"
+    # per split: coco: image folder + JSON ("" = <root>/<split> and <root>/annotations/<split>.json);
+    # voc: folder of XML files (+ image folder, "" = beside the XML files); yolo: image folder;
+    # csv: the CSV file (keras-retinanet path,x1,y1,x2,y2,class_name)
     train_images: str = ""
     train_annotations: str = ""
     val_images: str = ""
@@ -56,7 +60,17 @@ class DataConfig:
     # Pascal VOC: "FOLDER:SPLIT" sets under root, e.g. ["VOC2007:trainval", "VOC2012:trainval"]
     train_sets: list[str] = field(default_factory=list)
     val_sets: list[str] = field(default_factory=list)
-    class_names: list[str] = field(default_factory=list)  # VOC; empty = discovered from train_sets
+    yolo_yaml: str = ""  # yolo: a data.yaml as Ultralytics / Roboflow write it (path, train, val, names)
+    # voc, yolo, csv; empty = from the data (yolo: data.yaml or classes.txt; voc/csv: discovered, printed)
+    class_names: list[str] = field(default_factory=list)
+    class_file: str = ""  # csv: a keras-retinanet classes.csv (class_name,id)
+    # > 0: hold out this fraction of the training images as the validation split (seeded, stratified
+    # by class; recorded in split_file so evaluation and resume use the same split)
+    val_fraction: float = 0.0
+    split_seed: int = 0
+    split_file: str = ""  # "" = <run dir>/split.json
+    on_bad_image: Literal["skip", "error"] = "skip"  # a missing or undecodable image: leave it out, or stop
+    scan_cache: str = ""  # the scan's cache folder; "" = ~/.cache/retinanet/scan; "none" = no cache
     filter_empty: bool = False  # leave out training images without annotations (default: negatives)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -152,6 +166,7 @@ class EvalConfig:
     # faster-coco-eval gives the same 12 stats as pycocotools (tests/test_evaluate.py) several
     # times faster; pycocotools stays available as the reference implementation
     backend: Literal["faster_coco_eval", "pycocotools"] = "faster_coco_eval"
+    confusion_score: float = 0.3  # detections scoring at least this count in the confusion matrix
 
 
 @dataclass
@@ -377,8 +392,15 @@ def validate(cfg: Config) -> None:
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
         (len(cfg.loss.box_coder_weights) == 4, "loss.box_coder_weights needs 4 values"),
-        (cfg.data.dataset != "voc" or bool(cfg.data.train_sets or cfg.data.val_sets),
-         "data.dataset=voc needs data.train_sets / data.val_sets, e.g. ['VOC2007:trainval']"),
+        (cfg.data.dataset != "voc" or bool(cfg.data.train_sets or cfg.data.val_sets or cfg.data.train_annotations
+                                            or cfg.data.val_annotations),
+         "data.dataset=voc needs data.train_annotations (a folder of XML files) or data.train_sets "
+         "(e.g. ['VOC2007:trainval'])"),
+        (cfg.data.dataset != "yolo" or bool(cfg.data.yolo_yaml or cfg.data.train_images or cfg.data.val_images),
+         "data.dataset=yolo needs data.yolo_yaml (a data.yaml) or data.train_images (an image folder)"),
+        (cfg.data.dataset != "csv" or bool(cfg.data.train_annotations or cfg.data.val_annotations),
+         "data.dataset=csv needs data.train_annotations (a CSV file: path,x1,y1,x2,y2,class_name)"),
+        (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
         (len(cfg.data.synthetic.classes) == len(cfg.data.synthetic.class_weights),
          "data.synthetic.class_weights needs one value per class in data.synthetic.classes"),
     ]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from detector.config import Config, load_config
+from detector.data.build import prepare_data
+from detector.data.problems import DataReport
 
 
 def tiny_config(tmp_path: Path, **synthetic) -> Config:
@@ -39,6 +43,23 @@ def write_coco(root: Path, images: list[tuple[str, tuple[int, int]]], annotation
     path = root / "ann.json"
     path.write_text(json.dumps({"images": entries, "annotations": anns, "categories": categories}))
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scan_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The data scan's cache goes to a temporary folder, never the user's ~/.cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+
+
+def prepare(cfg: Config, splits: tuple[str, ...] = ("train",)) -> tuple[dict[str, Any], DataReport]:
+    """(split -> checked COCO dict, report) of ``cfg``'s data, as training prepares it."""
+    prepared, report = prepare_data(cfg, splits)
+    return {s: p.coco for s, p in prepared.items()}, report
+
+
+def kinds(report: DataReport, split: int = 0) -> dict[str, int]:
+    """Problem kind -> count in one split of ``report``."""
+    return dict(report.splits[split].counts())
 
 
 @pytest.fixture

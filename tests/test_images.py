@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector.data.images import image_size, load_rgb
+from detector.data.images import check_image, image_size, load_rgb
 
 
 def test_grayscale_rgba_palette_and_cmyk(tmp_path):
@@ -50,5 +50,29 @@ def test_missing_and_corrupt_files_name_the_file(tmp_path):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "cut.png")
     data = (tmp_path / "cut.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(OSError, match="cut.png' cannot be decoded"):
-        load_rgb(tmp_path / "cut.png")
+    with pytest.warns(UserWarning, match="cut.png' is truncated"):  # as image viewers show it
+        assert load_rgb(tmp_path / "cut.png").shape == (64, 64, 3)
+    noisy = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "head.jpg")
+    (tmp_path / "head.jpg").write_bytes((tmp_path / "head.jpg").read_bytes()[:200])  # header only
+    with pytest.raises(OSError, match="head.jpg' cannot be decoded"):
+        load_rgb(tmp_path / "head.jpg")
+
+
+def test_check_image_tells_truncated_from_undecodable_and_names_the_content(tmp_path):
+    noisy = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "ok.jpg")
+    data = (tmp_path / "ok.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    Image.fromarray(noisy).save(tmp_path / "webp.jpg", format="WEBP")
+    Image.fromarray(noisy).save(tmp_path / "gif.jpg", format="GIF")
+    ok, cut = check_image(tmp_path / "ok.jpg"), check_image(tmp_path / "cut.jpg")
+    assert (ok.status, ok.width, ok.height, ok.format) == ("ok", 80, 60, "JPEG")
+    assert cut.status == "truncated" and cut.usable and "truncated" in cut.detail
+    assert check_image(tmp_path / "empty.jpg").status == "unreadable"
+    assert check_image(tmp_path / "gone.jpg").status == "missing"
+    webp = check_image(tmp_path / "webp.jpg")
+    assert webp.format == "WEBP" and webp.misnamed(tmp_path / "webp.jpg") and not ok.misnamed(tmp_path / "ok.jpg")
+    assert check_image(tmp_path / "gif.jpg").misnamed(tmp_path / "gif.jpg")
+    assert ok.digest != cut.digest and ok.digest == check_image(tmp_path / "ok.jpg").digest

@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from detector.config import load_config
 from detector.data.coco import CocoDetection
-from detector.data.voc import voc_to_coco
+from detector.data.problems import DataError
+from tests.conftest import prepare
 
 CLEAR = (ValueError, FileNotFoundError)
 junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 50), st.floats(allow_nan=True, allow_infinity=True),
@@ -115,9 +117,12 @@ def test_random_voc_xml_loads_or_fails_clearly(objects, size, truncate):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                coco = voc_to_coco(root, ["."], ["dog"])
-            assert coco["images"][0]["width"] == 30  # the image, not the XML, gives the size
-            for ann in coco["annotations"]:
+                coco, report = prepare(load_config(None, ["data.dataset=voc", f"data.root={root}",
+                                                          "data.train_sets=[.]", "data.class_names=[dog]"]))
+            assert coco["train"]["images"][0]["width"] == 30  # the image, not the XML, gives the size
+            for ann in coco["train"]["annotations"]:
                 assert len(ann["bbox"]) == 4
-        except CLEAR as exc:
-            assert "a.xml" in str(exc), str(exc)
+            for problem in report.splits[0].problems:  # every problem names the file
+                assert "a.xml" in problem.file or "a.jpg" in problem.file, problem
+        except DataError as exc:  # errors stop before step 1, each line naming the file
+            assert all("a.xml" in line for line in str(exc).splitlines()[1:]), str(exc)

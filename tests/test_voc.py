@@ -5,8 +5,9 @@ import pytest
 
 from detector.config import load_config
 from detector.data.build import build_dataset
-from detector.data.voc import discover_classes, parse_voc_xml, voc_to_coco
-from tests.conftest import write_voc
+from detector.data.problems import DataError
+from detector.data.voc import parse_voc_xml
+from tests.conftest import kinds, prepare, write_voc
 
 ITEMS_07 = {"000001": ((60, 40), [("dog", (11, 6, 30, 25), False), ("person", (1, 1, 60, 40), True)]),
             "000002": ((50, 50), [("cat", (5, 5, 20, 20), False)])}
@@ -38,9 +39,9 @@ def test_devkit_07_plus_12_with_discovered_classes(tmp_path, capsys):
 def test_flat_layout_split_file_and_all_files(tmp_path):
     write_voc(tmp_path / "flat", {**ITEMS_07, **ITEMS_12}, split="train", devkit=False)
     (tmp_path / "flat" / "train.txt").write_text("000001\n2012_000001\n")
-    coco = voc_to_coco(tmp_path / "flat", [".:train"], ["cat", "dog", "person"])
+    coco = prepare(voc_config(tmp_path / "flat", "[.:train]", "[]"))[0]["train"]
     assert [im["file_name"] for im in coco["images"]] == ["images/000001.jpg", "images/2012_000001.jpg"]
-    everything = voc_to_coco(tmp_path / "flat", ["."], ["cat", "dog", "person"])
+    everything = prepare(voc_config(tmp_path / "flat", "[.]", "[]"))[0]["train"]
     assert len(everything["images"]) == 3 and len(everything["annotations"]) == 4
 
 
@@ -48,9 +49,10 @@ def test_flat_layout_split_file_and_all_files(tmp_path):
 def test_image_file_not_xml_size_is_the_truth(tmp_path, xml_size):
     items = {"a": ((60, 40), [("dog", (41, 21, 90, 39), False)])}  # xmax past the real width
     write_voc(tmp_path / "v", items, devkit=False, xml_size=xml_size)
-    coco = voc_to_coco(tmp_path / "v", ["."], ["dog"])
-    assert (coco["images"][0]["width"], coco["images"][0]["height"]) == (60, 40)
     cfg = voc_config(tmp_path / "v", "[.]", "[.]", "augment.hflip_prob=0.0", "augment.image_size=60")
+    coco, report = prepare(cfg)
+    assert (coco["train"]["images"][0]["width"], coco["train"]["images"][0]["height"]) == (60, 40)
+    assert kinds(report) == {"outside_box": 1}
     with pytest.warns(UserWarning, match="clipped 1 boxes"):
         ds = build_dataset(cfg, "train")
     _, target = ds[0]
@@ -59,10 +61,12 @@ def test_image_file_not_xml_size_is_the_truth(tmp_path, xml_size):
 
 def test_unknown_classes_are_counted_not_silent(tmp_path):
     write_voc(tmp_path / "v", ITEMS_07, devkit=False)
-    with pytest.warns(UserWarning, match="'person': 1"):
-        coco = voc_to_coco(tmp_path / "v", ["."], ["cat", "dog"])
-    assert len(coco["annotations"]) == 2
-    assert discover_classes(tmp_path / "v", ["."]) == ["cat", "dog", "person"]
+    coco, report = prepare(voc_config(tmp_path / "v", "[.]", "[]", "data.class_names=[cat,dog]"))
+    assert len(coco["train"]["annotations"]) == 2
+    assert kinds(report) == {"skipped_class": 1} and "'person'" in report.splits[0].problems[0].detail
+    cfg = voc_config(tmp_path / "v", "[.]", "[]")
+    prepare(cfg)
+    assert cfg.data.class_names == ["cat", "dog", "person"]
 
 
 def test_malformed_xml_and_fields_name_the_file(tmp_path):
@@ -89,9 +93,12 @@ def test_entity_expansion_is_refused(tmp_path):
 def test_missing_image_and_split_are_clear_errors(tmp_path):
     write_voc(tmp_path / "v", ITEMS_07, devkit=False)
     (tmp_path / "v" / "images" / "000002.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match="no image for VOC id '000002'"):
-        voc_to_coco(tmp_path / "v", ["."], ["cat", "dog", "person"])
+    coco, report = prepare(voc_config(tmp_path / "v", "[.]", "[]"))  # on_bad_image=skip: left out, listed
+    assert len(coco["train"]["images"]) == 1
+    assert kinds(report) == {"missing_image": 1} and report.splits[0].problems[0].file.endswith("000002.jpg")
+    with pytest.raises(DataError, match="000002.jpg.*missing_image"):
+        prepare(voc_config(tmp_path / "v", "[.]", "[]", "data.on_bad_image=error"))
     with pytest.raises(FileNotFoundError, match="VOC split 'val' not found"):
-        voc_to_coco(tmp_path / "v", [".:val"], ["dog"])
+        prepare(voc_config(tmp_path / "v", "[.:val]", "[]", "data.class_names=[dog]"))
     with pytest.raises(FileNotFoundError, match="'VOC2007:trainval'.*does not exist .a set is FOLDER:SPLIT"):
-        voc_to_coco(tmp_path / "v", ["VOC2007:trainval"], ["dog"])
+        prepare(voc_config(tmp_path / "v", "[VOC2007:trainval]", "[]", "data.class_names=[dog]"))

@@ -1,7 +1,15 @@
-"""Datasets and loaders from config, and the batch format the engine consumes."""
+"""Datasets and loaders from config, and the batch format the engine consumes.
+
+``prepare_data`` is the one way in for every format: read the annotations into drafts, decode
+every image once (``scan``), judge boxes and files (``draft.finish``), report, and stop before
+step 1 on what cannot be trained on. ``build_dataset`` turns a prepared split into a dataset.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,46 +18,185 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from detector.config import Config, DataConfig
-from detector.data.coco import CocoDetection, coco_from_dict
+from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
+from detector.data.csv_format import csv_classes, csv_draft, read_class_file
+from detector.data.draft import Draft, finish
+from detector.data.images import ImageInfo
+from detector.data.problems import DataReport
+from detector.data.scan import scan_images
+from detector.data.split import load_or_make_split, split_draft
 from detector.data.synthetic import ensure_synthetic
 from detector.data.transforms import Letterbox
-from detector.data.voc import discover_classes, voc_to_coco
+from detector.data.voc import read_voc_folder, read_voc_sets, voc_classes, voc_draft
+from detector.data.yolo import classes_txt, list_images, read_yolo_yaml, split_sources, yolo_draft
+
+SPLITS = ("train", "val")
+
+
+@dataclass
+class PreparedSplit:
+    """A split ready for ``CocoDetection``: checked COCO dict, the folder its file names are in."""
+
+    coco: dict[str, Any]
+    root: Path
+    source: str
 
 
 def split_paths(cfg: DataConfig, split: str) -> tuple[Path, Path]:
-    """(image folder, annotation file) of ``split`` ("train" or "val")."""
+    """(image folder, annotation file) of a COCO-format ``split`` ("train" or "val")."""
     images = getattr(cfg, f"{split}_images") or str(Path(cfg.root) / split)
     annotations = getattr(cfg, f"{split}_annotations") or str(Path(cfg.root) / "annotations" / f"{split}.json")
     return Path(images), Path(annotations)
 
 
-def voc_class_names(cfg: DataConfig) -> list[str]:
-    """``data.class_names``, or the classes found in the VOC train sets (stored back into ``cfg``
-    so the run's saved config and checkpoint name them)."""
-    if not cfg.class_names:
-        cfg.class_names = discover_classes(Path(cfg.root), cfg.train_sets or cfg.val_sets)
-        print(f"VOC classes discovered in {cfg.train_sets or cfg.val_sets}: {cfg.class_names}")
-        if not cfg.class_names:
-            raise ValueError(f"no <object> found in VOC sets {cfg.train_sets or cfg.val_sets} under '{cfg.root}'")
-    return cfg.class_names
+def _configured(cfg: DataConfig, split: str) -> bool:
+    if cfg.dataset in ("synthetic", "coco") or (cfg.dataset == "yolo" and cfg.yolo_yaml):
+        return True
+    keys = (f"{split}_sets", f"{split}_annotations") if cfg.dataset == "voc" else (f"{split}_annotations",)
+    if cfg.dataset == "yolo":
+        keys = (f"{split}_images",)
+    return any(getattr(cfg, k) for k in keys)
 
 
-def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None) -> CocoDetection:
-    """The ``split`` dataset; the synthetic benchmark is generated first if needed."""
+def _voc_files(cfg: DataConfig, split: str) -> tuple[list, list[Path], str, Path]:
+    annotations = getattr(cfg, f"{split}_annotations")
+    if annotations:
+        images = getattr(cfg, f"{split}_images")
+        files, unannotated = read_voc_folder(Path(annotations), Path(images) if images else None)
+        return files, unannotated, f"VOC XML folder '{annotations}'", Path(images or annotations)
+    sets = getattr(cfg, f"{split}_sets")
+    return read_voc_sets(Path(cfg.root), sets), [], f"VOC {sets} under '{cfg.root}'", Path(cfg.root)
+
+
+def _yolo_images(cfg: DataConfig, split: str) -> tuple[list[Path], list[str], str, Path]:
+    """(images, class names from the data, source, root) of a YOLO split."""
+    if cfg.yolo_yaml:
+        data = read_yolo_yaml(Path(cfg.yolo_yaml))
+        images = list_images(split_sources(data, split, Path(cfg.yolo_yaml)))
+        return images, data["names"], f"YOLO '{cfg.yolo_yaml}' {split}", data["root"]
+    folder = Path(getattr(cfg, f"{split}_images"))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data.{split}_images: YOLO image folder '{folder}' does not exist")
+    images = list_images([folder])
+    return images, classes_txt(images), f"YOLO images '{folder}'", folder
+
+
+def class_names_of(cfg: DataConfig) -> list[str]:
+    """The class list of a VOC, CSV or YOLO dataset: ``data.class_names``, else the format's own
+    (YOLO data.yaml or classes.txt, CSV class file), else discovered in the training split
+    (VOC, CSV) and printed. Stored back into ``cfg`` so the saved config and checkpoint name them."""
+    if cfg.class_names or cfg.dataset not in ("voc", "csv", "yolo"):
+        return cfg.class_names
+    split = "train" if _configured(cfg, "train") else "val"
+    if cfg.dataset == "yolo":
+        names = _yolo_images(cfg, split)[1]
+        if not names:
+            raise ValueError("YOLO data without class names: set data.class_names, or use a data.yaml "
+                             "with 'names', or put LabelImg's classes.txt in the label folder")
+    elif cfg.dataset == "csv" and cfg.class_file:
+        names = read_class_file(Path(cfg.class_file))
+    elif cfg.dataset == "csv":
+        names = csv_classes(Path(getattr(cfg, f"{split}_annotations")))
+        print(f"CSV classes discovered in {getattr(cfg, f'{split}_annotations')}: {names}")
+    else:
+        names = voc_classes(_voc_files(cfg, split)[0])
+        print(f"VOC classes discovered in the {split} split: {names}")
+    if not names:
+        raise ValueError(f"no classes found in the {split} annotations of this {cfg.dataset} dataset")
+    cfg.class_names = names
+    return names
+
+
+def read_draft(cfg: DataConfig, split: str) -> Draft:
+    """The annotations of ``split`` as configured, not yet checked against the images."""
+    if not _configured(cfg, split):
+        hint = {"voc": f"data.{split}_annotations or data.{split}_sets", "yolo": f"data.{split}_images",
+                "csv": f"data.{split}_annotations"}[cfg.dataset]
+        raise ValueError(f"no {split} split: set {hint}, or data.val_fraction=0.2 to hold out training images")
+    if cfg.dataset in ("synthetic", "coco"):
+        images, annotations = split_paths(cfg, split)
+        return coco_draft(images, annotations)
+    names = class_names_of(cfg)
+    if cfg.dataset == "voc":
+        files, unannotated, source, root = _voc_files(cfg, split)
+        return voc_draft(files, names, source, root, unannotated)
+    if cfg.dataset == "csv":
+        path = Path(getattr(cfg, f"{split}_annotations"))
+        return csv_draft(path, names, f"CSV file '{path}'")
+    images, own, source, root = _yolo_images(cfg, split)
+    if own and cfg.class_names != own and cfg.yolo_yaml:
+        raise ValueError(f"data.class_names {cfg.class_names} differ from the names in '{cfg.yolo_yaml}' {own}; "
+                         "leave data.class_names empty to use the YAML's")
+    return yolo_draft(images, names, source, root)
+
+
+def _drafts(cfg: Config, splits: tuple[str, ...], run_dir: Path | None) -> dict[str, Draft]:
+    data = cfg.data
+    if data.dataset == "synthetic":
+        ensure_synthetic(data.synthetic, data.root)
+    if data.val_fraction <= 0:
+        return {s: read_draft(data, s) for s in splits}
+    if data.dataset != "yolo" and _configured(data, "val") and data.dataset not in ("synthetic", "coco"):
+        raise ValueError("data.val_fraction holds out a validation split, but one is also configured; "
+                         "use one or the other")
+    if not data.split_file and run_dir is not None:
+        data.split_file = str(run_dir / "split.json")
+    whole = read_draft(data, "train")
+    held = load_or_make_split(whole, data.val_fraction, data.split_seed,
+                              Path(data.split_file) if data.split_file else None)
+    parts = dict(zip(SPLITS, split_draft(whole, held)))
+    return {s: parts[s] for s in splits}
+
+
+def _duplicates(drafts: dict[str, Draft], infos: dict[Path, ImageInfo]) -> None:
+    """Report every image whose bytes equal another's, in any split."""
+    by_digest: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    for name, draft in drafts.items():
+        for image in draft.images:
+            path = draft.path(image)
+            if infos[path].digest and infos[path].usable:
+                by_digest[infos[path].digest].append((name, path))
+    for group in by_digest.values():
+        for name, path in group if len(group) > 1 else []:
+            others = ", ".join(f"{n}:{p}" for n, p in group if p != path)
+            drafts[name].report.add("duplicate_file", path, f"same bytes as {others}")
+
+
+def configured_splits(cfg: DataConfig) -> tuple[str, ...]:
+    """The splits ``cfg`` names: train, and val when configured or held out."""
+    return SPLITS if cfg.val_fraction > 0 or _configured(cfg, "val") else ("train",)
+
+
+def prepare_data(cfg: Config, splits: tuple[str, ...] = SPLITS, run_dir: Path | None = None,
+                 report_dir: Path | None = None, strict: bool = True) -> tuple[dict[str, PreparedSplit], DataReport]:
+    """Read, scan and check ``splits``; write the report to ``report_dir`` (if given) and, when
+    ``strict``, raise ``DataError`` for what cannot be trained on (``DataReport.raise_for``)."""
+    start = time.perf_counter()
+    drafts = _drafts(cfg, splits, run_dir)
+    paths = [d.path(im) for d in drafts.values() for im in d.images]
+    infos, decoded = scan_images(paths, cfg.data.scan_cache)
+    _duplicates(drafts, infos)
+    prepared = {}
+    for name, draft in drafts.items():
+        draft.report.name, draft.report.source = name, draft.source
+        prepared[name] = PreparedSplit(finish(draft, infos), draft.root, draft.source)
+    report = DataReport([d.report for d in drafts.values()], time.perf_counter() - start, decoded)
+    report_file = report.write(report_dir) if report_dir is not None else None
+    if strict:
+        report.raise_for(cfg.data.on_bad_image, report_file)
+    return prepared, report
+
+
+def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None,
+                  prepared: PreparedSplit | None = None) -> CocoDetection:
+    """The ``split`` dataset, prepared now unless ``prepared`` is given."""
+    if prepared is None:
+        prepared = prepare_data(cfg, (split,))[0][split]
     train = split == "train" if train_transforms is None else train_transforms
-    transform = Letterbox(cfg.augment, train=train)
     filter_empty = cfg.data.filter_empty and split == "train"
-    if cfg.data.dataset == "voc":
-        sets = cfg.data.train_sets if split == "train" else cfg.data.val_sets
-        if not sets:
-            raise ValueError(f"data.{split}_sets is empty: name the VOC sets, e.g. ['VOC2007:trainval']")
-        source = f"VOC {sets} under '{cfg.data.root}'"
-        coco = coco_from_dict(voc_to_coco(cfg.data.root, sets, voc_class_names(cfg.data)), source)
-        return CocoDetection(cfg.data.root, coco, transform, filter_empty, source=source)
-    if cfg.data.dataset == "synthetic":
-        ensure_synthetic(cfg.data.synthetic, cfg.data.root)
-    images, annotations = split_paths(cfg.data, split)
-    return CocoDetection(images, annotations, transform, filter_empty)
+    coco = coco_from_dict(prepared.coco, prepared.source)
+    return CocoDetection(prepared.root, coco, Letterbox(cfg.augment, train=train), filter_empty,
+                         source=prepared.source, on_bad_image=cfg.data.on_bad_image)
 
 
 def collate(batch: list[tuple[Tensor, dict[str, Any]]]) -> tuple[Tensor, dict[str, Tensor]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -13,13 +14,15 @@ import numpy as np
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
+from detector.data.draft import Draft
+from detector.data.files import image_files
 from detector.data.images import load_rgb
 
-__all__ = ["CocoDetection", "coco_from_dict", "load_coco", "load_rgb"]
+__all__ = ["CocoDetection", "coco_draft", "coco_from_dict", "load_coco", "load_rgb"]
 
 
-def load_coco(ann_file: str | Path) -> COCO:
-    """A pycocotools COCO object for a COCO-format JSON file, checked first (``check_coco``)."""
+def read_coco_json(ann_file: str | Path) -> dict[str, Any]:
+    """A COCO-format JSON file, checked (``check_coco``)."""
     ann_file = Path(ann_file)
     if not ann_file.is_file():
         raise FileNotFoundError(f"annotation file '{ann_file}' does not exist")
@@ -27,7 +30,40 @@ def load_coco(ann_file: str | Path) -> COCO:
         data = json.loads(ann_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"annotation file '{ann_file}' is not valid JSON: {exc}") from None
-    return coco_from_dict(data, f"annotation file '{ann_file}'")
+    return check_coco(data, f"annotation file '{ann_file}'")
+
+
+def load_coco(ann_file: str | Path) -> COCO:
+    """A pycocotools COCO object for a COCO-format JSON file, checked first (``check_coco``)."""
+    return coco_from_dict(read_coco_json(ann_file), f"annotation file '{ann_file}'")
+
+
+def coco_draft(image_dir: Path, ann_file: Path) -> Draft:
+    """A ``Draft`` of a COCO JSON file: ids, boxes and extra fields kept as they are (COCO
+    evaluation scores the file's own ground truth); image files the JSON does not list are
+    reported as unannotated."""
+    data = read_coco_json(ann_file)
+    draft = Draft(f"annotation file '{ann_file}'", image_dir, data["categories"],
+                  extra={k: v for k, v in data.items() if k not in ("images", "annotations", "categories")})
+    for image in data["images"]:
+        if not isinstance(image.get("file_name"), str) or not image["file_name"]:
+            draft.report.add("bad_annotation", ann_file, f"image id {image['id']} has file_name "
+                                                         f"{image.get('file_name')!r:.60}; every image needs one")
+        else:
+            draft.images.append(image)
+    for ann in data["annotations"]:
+        where = f"{ann_file}: annotation id {ann['id']} (image {ann['image_id']})"
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            draft.report.add("bad_annotation", where, f"bbox {bbox!r:.60}; expected [x, y, width, height] numbers")
+        else:
+            draft.annotations.append({**ann, "where": where})
+    listed = {(image_dir / im["file_name"]).resolve() for im in draft.images}
+    if image_dir.is_dir():
+        for path in image_files(image_dir):
+            if path.resolve() not in listed:
+                draft.report.add("unannotated_image", path, f"not in {ann_file.name}")
+    return draft
 
 
 def _is_int(value: Any) -> bool:
@@ -83,6 +119,18 @@ def coco_from_dict(dataset: dict[str, Any], source: str = "COCO data") -> COCO:
     return coco
 
 
+def export_coco(coco: dict[str, Any], root: Path, out: Path) -> Path:
+    """Write ``coco`` (a prepared split) to ``out`` as COCO JSON with ``file_name`` relative to the
+    deepest folder holding all its images; returns that folder (the ``images`` path to use)."""
+    paths = [(root / im["file_name"]).resolve() for im in coco["images"]]
+    base = Path(os.path.commonpath([p.parent for p in paths])) if paths else root.resolve()
+    images = [{**im, "file_name": str(p.relative_to(base))} for im, p in zip(coco["images"], paths)]
+    info = {**coco.get("info", {}), "images_root": str(base)} if isinstance(coco.get("info", {}), dict) else coco["info"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**coco, "info": info, "images": images}))
+    return base
+
+
 class CocoDetection(Dataset):
     """Items are ``(image (3, H, W) float, target)`` following the project's data contract:
     target ``boxes`` (M, 4) xyxy pixels, ``labels`` (M,) int64 in 0..K-1, ``crowd`` (M,) bool,
@@ -92,8 +140,9 @@ class CocoDetection(Dataset):
     """
 
     def __init__(self, image_dir: str | Path, ann: str | Path | COCO, transform: Callable | None = None,
-                 filter_empty: bool = False, source: str | None = None) -> None:
+                 filter_empty: bool = False, source: str | None = None, on_bad_image: str = "skip") -> None:
         self.image_dir = Path(image_dir)
+        self.on_bad_image = on_bad_image  # an image that fails to load mid-run: "skip" to the next, or "error"
         self.coco = ann if isinstance(ann, COCO) else load_coco(ann)
         self.ann_file = source or str(ann)  # names the data in messages
         self.cat_ids: list[int] = sorted(self.coco.getCatIds())
@@ -155,10 +204,25 @@ class CocoDetection(Dataset):
         boxes, labels, crowd = self._targets[image_id]
         return boxes.copy(), labels.copy(), crowd.copy()
 
+    def image_path(self, image_id: int) -> Path:
+        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+
+    def _load(self, index: int) -> tuple[int, np.ndarray]:
+        """(image id, pixels) of ``index``; under ``on_bad_image=skip`` a file that cannot be read
+        (it passed the scan, so it changed since) is named in a warning and the next image stands in."""
+        for step in range(len(self.image_ids)):
+            image_id = self.image_ids[(index + step) % len(self.image_ids)]
+            try:
+                return image_id, load_rgb(self.image_path(image_id))
+            except OSError as exc:  # FileNotFoundError included
+                if self.on_bad_image != "skip":
+                    raise
+                error = exc
+                warnings.warn(f"{exc}; using the next image instead (data.on_bad_image=skip)", stacklevel=2)
+        raise OSError(f"{error}, nor can any other image of {self.ann_file}")
+
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
-        image_id = self.image_ids[index]
-        info = self.coco.imgs[image_id]
-        image = load_rgb(self.image_dir / info["file_name"])
+        image_id, image = self._load(index)
         boxes, labels, crowd = self.annotations(image_id)
         h, w = image.shape[:2]
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)  # the decoded image, not the JSON, is the truth

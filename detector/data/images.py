@@ -1,13 +1,30 @@
-"""Images as people have them -> (H, W, 3) uint8 RGB, decoded by content, not by extension."""
+"""Images as people have them -> (H, W, 3) uint8 RGB, decoded by content, not by extension.
+
+A *truncated* file (the download or copy stopped early) decodes partially, as image viewers show
+it: the missing rows come out grey, with a warning. A file that cannot be decoded at all is an
+``OSError`` naming it; ``check_image`` tells the two apart before training (``detector.data.scan``).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+# what PIL calls the format -> the file suffixes that name it honestly
+FORMAT_SUFFIXES = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "BMP": (".bmp",),
+                   "TIFF": (".tif", ".tiff"), "WEBP": (".webp",), "GIF": (".gif",), "MPO": (".jpg", ".jpeg")}
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def _open(path: Path) -> Image.Image:
@@ -15,7 +32,7 @@ def _open(path: Path) -> Image.Image:
         return Image.open(path)  # PIL sniffs the format from the bytes
     except FileNotFoundError:
         raise FileNotFoundError(f"image file '{path}' does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:  # ValueError: e.g. a NUL in the name
         raise OSError(f"image file '{path}' cannot be decoded as an image: {exc}") from None
 
 
@@ -25,22 +42,103 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return im.size
 
 
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in HIGH_BIT_MODES:
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        if im.mode == "F" and arr.max(initial=0) <= 1.0:
+            top = 1.0
+        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.array(im.convert("RGB"))
+
+
+def _decode_truncated(path: Path) -> np.ndarray:
+    """Decode what a truncated file holds; PIL's switch is process-wide, so it is set only here."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with _open(path) as im:
+            return _to_rgb(im)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
 def load_rgb(path: str | Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB from grayscale, RGBA, palette, CMYK, 16-bit or float images.
 
     16-bit and float images are scaled by their type's range (65535 for 16-bit; float assumed 0..1
     unless larger), not clipped, so a 16-bit scan does not come out white. Alpha is dropped.
+    A truncated file loads partially with a warning; an undecodable one raises ``OSError``.
     """
     path = Path(path)
     with _open(path) as im:
         try:
-            if im.mode in HIGH_BIT_MODES:
-                arr = np.asarray(im, dtype=np.float64)
-                top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-                if im.mode == "F" and arr.max(initial=0) <= 1.0:
-                    top = 1.0
-                gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                return np.repeat(gray[..., None], 3, axis=2)
-            return np.array(im.convert("RGB"))
+            return _to_rgb(im)
         except OSError as exc:  # truncated or corrupt pixel data
-            raise OSError(f"image file '{path}' cannot be decoded: {exc}") from None
+            error = exc
+    try:
+        image = _decode_truncated(path)
+    except OSError:
+        raise OSError(f"image file '{path}' cannot be decoded: {error}") from None
+    warnings.warn(f"image file '{path}' is truncated ({error}); loaded the part that is there", stacklevel=2)
+    return image
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What one file holds. ``status``: ok | truncated (decodes partially) | unreadable | missing."""
+
+    status: str
+    width: int = 0
+    height: int = 0
+    format: str = ""  # PIL's name for the content, e.g. "JPEG", "WEBP"
+    digest: str = ""  # of the bytes, to find duplicate files
+    detail: str = ""  # the decoder's message for truncated and unreadable files
+
+    @property
+    def usable(self) -> bool:
+        return self.status in ("ok", "truncated")
+
+    def misnamed(self, path: Path) -> bool:
+        """Content in another format than the suffix says (a WebP or PNG named .jpg)."""
+        return self.usable and path.suffix.lower() not in FORMAT_SUFFIXES.get(self.format, (path.suffix.lower(),))
+
+
+def _decode_all(data: bytes) -> None:
+    """Decode every pixel (JPEGs at 1/8 scale: the whole entropy-coded stream is still read, so
+    truncation and corruption are found, at a fraction of the cost)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (max(im.width // 8, 1), max(im.height // 8, 1)))
+        im.load()
+
+
+def check_image(path: str | Path) -> ImageInfo:
+    """Read and fully decode one file; never raises for a bad image, says what it is instead."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ImageInfo("missing", detail="file does not exist")
+    except (OSError, ValueError) as exc:
+        return ImageInfo("unreadable", detail=str(exc))
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height, fmt = im.width, im.height, im.format or ""
+    except UnidentifiedImageError:
+        return ImageInfo("unreadable", digest=digest, detail="not an image format PIL knows")
+    except (OSError, ValueError) as exc:
+        return ImageInfo("unreadable", digest=digest, detail=str(exc) or "not an image")
+    try:
+        _decode_all(data)
+        return ImageInfo("ok", width, height, fmt, digest)
+    except (OSError, ValueError, SyntaxError) as exc:
+        error = str(exc)
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        _decode_all(data)
+        return ImageInfo("truncated", width, height, fmt, digest, error)
+    except (OSError, ValueError, SyntaxError) as exc:
+        return ImageInfo("unreadable", width, height, fmt, digest, f"{error}; {exc}")
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False

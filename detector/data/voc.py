@@ -1,32 +1,38 @@
-"""Pascal VOC XML datasets, converted in memory to the COCO format the rest of the project reads.
+"""Pascal VOC XML datasets, read into a ``Draft`` (COCO-shaped) like every other format.
 
-A VOC *set* is ``"FOLDER:SPLIT"`` with FOLDER relative to ``data.root``:
+Two ways to name the data:
 
-- VOCdevkit layout: ``VOC2007:trainval`` reads ``VOC2007/ImageSets/Main/trainval.txt``,
-  ``VOC2007/Annotations/<id>.xml`` and ``VOC2007/JPEGImages/<id>.jpg``;
-- flat layout: ``.:train`` reads ``train.txt`` (or ``ImageSets/Main/train.txt``), ``annotations/``
-  and ``images/``; a FOLDER alone (``.``) takes every XML file of the folder.
+- *sets* under ``data.root``, ``"FOLDER:SPLIT"``: the VOCdevkit layout (``VOC2007:trainval`` reads
+  ``VOC2007/ImageSets/Main/trainval.txt``, ``VOC2007/Annotations/<id>.xml``, ``VOC2007/JPEGImages``)
+  or a flat one (``.:train`` reads ``train.txt`` or ``ImageSets/Main/train.txt``, ``annotations/``
+  and ``images/``); a FOLDER alone (``.``) takes every XML file of the folder;
+- *folders*: ``data.train_annotations=<folder of XML files>`` (searched recursively) and optionally
+  ``data.train_images=<image folder>``; without it, images are found beside the XML files (as
+  LabelImg saves them). Folder names are whatever the user has.
 
-The image file is the truth: width and height come from the decoded image header, never from the
-XML ``<size>``, which is often missing, zero or wrong. ``difficult`` objects become COCO ``iscrowd``
+The image of an XML is its ``<filename>`` if that file exists, else the XML's own stem, else the
+``<filename>`` stem, each with any image extension in any letter case (``.JPG``, ``.jpeg``).
+The image file is the truth: width and height come from the decoded image, never from the XML
+``<size>``, which is often missing, zero or wrong. ``difficult`` objects become COCO ``iscrowd``
 boxes: ignored in training (their anchors are neither positive nor negative) and in evaluation.
-VOC coordinates are 1-based inclusive; they are converted to 0-based pixel edges (x0 - 1, y0 - 1, x1, y1)
-as detectron2 does.
+VOC coordinates are 1-based inclusive; they become 0-based pixel edges (x0 - 1, y0 - 1, x1, y1)
+as in detectron2.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException, ElementTree  # no entity expansion, no external entities
 
-from detector.data.images import image_size
+from detector.data.draft import Draft
+from detector.data.files import FolderIndex, base_name, image_files
+from detector.data.images import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+__all__ = ["IMAGE_SUFFIXES", "VocFile", "VocObject", "VocSet", "parse_voc_xml", "read_voc_folder",
+           "read_voc_sets", "voc_draft", "voc_classes"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,16 @@ class VocObject:
     name: str
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in 0-based pixel edges
     difficult: bool
+
+
+@dataclass
+class VocFile:
+    """One XML file: where its image is (or would be) and its objects; ``error`` if unreadable."""
+
+    xml: Path
+    image: Path
+    objects: list[VocObject]
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,7 @@ class VocSet:
     def ids(self) -> list[str]:
         """Image ids of the split, in file order; every XML file when there is no SPLIT."""
         if not self.split:
-            return sorted(p.stem for p in self.annotation_dir.glob("*.xml"))
+            return sorted(p.stem for p in self.annotation_dir.iterdir() if p.suffix.lower() == ".xml")
         for candidate in (self.folder / "ImageSets" / "Main" / f"{self.split}.txt",
                           self.folder / f"{self.split}.txt", self.folder / self.split):
             if candidate.is_file():
@@ -75,17 +91,6 @@ class VocSet:
                 return [line.split()[0] for line in lines if line.strip()]
         raise FileNotFoundError(f"VOC split '{self.split}' not found: looked for "
                                 f"ImageSets/Main/{self.split}.txt and {self.split}.txt in '{self.folder}'")
-
-    def image_path(self, image_id: str, filename: str | None) -> Path:
-        """The image of ``image_id``: the XML's <filename> if that file exists, else <id>.<ext>."""
-        if filename and (self.image_dir / filename).is_file():
-            return self.image_dir / filename
-        for suffix in IMAGE_SUFFIXES:
-            for s in (suffix, suffix.upper()):
-                if (self.image_dir / f"{image_id}{s}").is_file():
-                    return self.image_dir / f"{image_id}{s}"
-        raise FileNotFoundError(f"no image for VOC id '{image_id}' in '{self.image_dir}'"
-                                + (f" (the XML names '{filename}')" if filename else ""))
 
 
 def _number(obj: Element, field: str, xml: Path) -> float:
@@ -121,43 +126,78 @@ def parse_voc_xml(xml: Path) -> tuple[str | None, list[VocObject]]:
     return filename, objects
 
 
-def discover_classes(root: Path, sets: list[str]) -> list[str]:
-    """Sorted class names found in the XML files of ``sets``."""
-    names: set[str] = set()
+
+def _read(xml: Path, folders: list[Path], index: FolderIndex) -> VocFile:
+    """Parse ``xml`` and find its image in ``folders``; a bad file becomes ``VocFile.error``."""
+    try:
+        filename, objects = parse_voc_xml(xml)
+    except (FileNotFoundError, ValueError) as exc:
+        return VocFile(xml, folders[0] / f"{xml.stem}.jpg", [], str(exc))
+    names = [base_name(filename or ""), xml.stem, Path(base_name(filename or "")).stem]
+    image = index.find_image(folders, names)
+    # not found: name the file the XML asks for, so the report says which image is missing
+    return VocFile(xml, image or folders[0] / base_name(filename or f"{xml.stem}.jpg"), objects)
+
+
+def read_voc_sets(root: Path, sets: list[str]) -> list[VocFile]:
+    """The XML files of VOC ``sets`` ("FOLDER:SPLIT") under ``root``."""
+    index = FolderIndex()
+    out = []
     for spec in sets:
         voc = VocSet.parse(root, spec)
+        annotations, images = voc.annotation_dir, voc.image_dir
         for image_id in voc.ids():
-            names.update(o.name for o in parse_voc_xml(voc.annotation_dir / f"{image_id}.xml")[1])
-    return sorted(names)
+            xml = index.find(annotations, f"{image_id}.xml") or annotations / f"{image_id}.xml"
+            out.append(_read(xml, [images], index))
+    return out
 
 
-def voc_to_coco(root: str | Path, sets: list[str], class_names: list[str]) -> dict[str, Any]:
-    """A COCO-format dict (images, annotations, categories with ids 1..K) for the VOC ``sets``.
+def read_voc_folder(annotations: Path, images: Path | None) -> tuple[list[VocFile], list[Path]]:
+    """Every XML file under ``annotations`` and the image files no XML names (unannotated).
 
-    ``file_name`` is relative to ``root``. Objects of classes not in ``class_names`` are skipped
-    and counted in a warning.
+    Images are looked for in ``images`` (at the XML's relative sub-folder, then at its top) or,
+    without it, beside each XML file.
     """
-    root = Path(root)
+    if not annotations.is_dir():
+        raise FileNotFoundError(f"VOC annotation folder '{annotations}' does not exist")
+    if images is not None and not images.is_dir():
+        raise FileNotFoundError(f"VOC image folder '{images}' does not exist")
+    xmls = sorted(p for p in annotations.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
+    if not xmls:
+        raise FileNotFoundError(f"VOC annotation folder '{annotations}' holds no .xml files")
+    index = FolderIndex()
+    files = []
+    for xml in xmls:
+        folders = [images / xml.parent.relative_to(annotations), images] if images else [xml.parent]
+        files.append(_read(xml, folders, index))
+    used = {f.image.resolve() for f in files}
+    candidates = image_files(images) if images else sorted({p for x in xmls for p in image_files(x.parent, False)})
+    return files, [p for p in candidates if p.resolve() not in used]
+
+
+def voc_classes(files: list[VocFile]) -> list[str]:
+    """Sorted class names of the objects in ``files``."""
+    return sorted({o.name for f in files for o in f.objects})
+
+
+def voc_draft(files: list[VocFile], class_names: list[str], source: str, root: Path,
+              unannotated: list[Path] = ()) -> Draft:
+    """A ``Draft`` with categories 1..K in ``class_names`` order. Objects of other classes are
+    skipped and reported; unreadable XML files are errors naming the file."""
     category = {name: i + 1 for i, name in enumerate(class_names)}
-    images, annotations, skipped = [], [], {}
-    for spec in sets:
-        voc = VocSet.parse(root, spec)
-        for image_id in voc.ids():
-            filename, objects = parse_voc_xml(voc.annotation_dir / f"{image_id}.xml")
-            path = voc.image_path(image_id, filename)
-            w, h = image_size(path)
-            images.append({"id": len(images) + 1, "file_name": str(path.relative_to(root)), "width": w,
-                           "height": h, "voc_id": f"{spec}/{image_id}"})
-            for obj in objects:
-                if obj.name not in category:
-                    skipped[obj.name] = skipped.get(obj.name, 0) + 1
-                    continue
-                x0, y0, x1, y1 = obj.box
-                annotations.append({"id": len(annotations) + 1, "image_id": images[-1]["id"],
-                                    "category_id": category[obj.name], "bbox": [x0, y0, x1 - x0, y1 - y0],
-                                    "area": max(x1 - x0, 0) * max(y1 - y0, 0), "iscrowd": int(obj.difficult)})
-    if skipped:
-        warnings.warn(f"VOC sets {sets} under '{root}': skipped objects of classes not in "
-                      f"data.class_names: {skipped}", stacklevel=2)
-    return {"images": images, "annotations": annotations,
-            "categories": [{"id": i, "name": n} for n, i in category.items()]}
+    draft = Draft(source, root, [{"id": i, "name": n} for n, i in category.items()])
+    for file in files:
+        if file.error:
+            draft.report.add("bad_annotation", file.xml, file.error)
+            continue
+        image_id = draft.add_image(file.image, voc_xml=str(file.xml))
+        for n, obj in enumerate(file.objects, 1):
+            where = f"{file.xml} <object> {n}"
+            if obj.name not in category:
+                draft.report.add("skipped_class", where, f"class '{obj.name}' is not in data.class_names")
+                continue
+            x0, y0, x1, y1 = obj.box
+            draft.add_box(image_id, category[obj.name], where, bbox=[x0, y0, x1 - x0, y1 - y0], crowd=obj.difficult)
+    for path in unannotated:
+        draft.report.add("unannotated_image", path, "no XML names it")
+    return draft

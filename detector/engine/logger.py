@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
@@ -45,6 +46,13 @@ class Logger:
         for i, (image, det) in enumerate(zip(images, detections)):
             drawn = draw_detections(to_uint8(image), det, class_names, min_score)
             self.writer.add_image(f"val/predictions_{i}", drawn, step)
+
+    def figures(self, step: int, figures: dict[str, Any]) -> None:
+        """matplotlib figures under ``eval/<name>`` (closed afterwards)."""
+        if not self.enabled:
+            return
+        for name, fig in figures.items():
+            self.writer.add_figure(f"eval/{name}", fig, step, close=True)
 
     def write(self, text: str) -> None:
         if not self.enabled:

@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from detector.analysis.coverage import coverage_warning
 from detector.boxes import BoxCoder
 from detector.config import Config, save_yaml
-from detector.data.build import build_dataset, build_loader
+from detector.data.build import build_dataset, build_loader, prepare_data
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
 from detector.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -83,8 +83,12 @@ class Trainer:
             raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on the CPU "
                              "use model.backbone.frozen_bn=true, or train.sync_bn=false")
         amp_dtype(cfg.train.amp, device)  # validate early
-        with main_first():  # rank 0 generates the synthetic set, if needed, before the others read it
-            train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
+        run_dir = run_dir_of(cfg)
+        with main_first():  # rank 0 generates/scans the data first; the others then read its cache
+            prepared, report = prepare_data(cfg, run_dir=run_dir, report_dir=run_dir if info.main else None)
+        if info.main:
+            print(report.summary() + f"\n(every problem: {run_dir / 'data_report.txt'})")
+        train_set, val_set = (build_dataset(cfg, s, prepared=prepared[s]) for s in ("train", "val"))
         if len(train_set) == 0:
             raise ValueError(f"training set '{train_set.ann_file}' has no images")
         warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
@@ -101,7 +105,7 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, cfg.solver)
         coder = BoxCoder(cfg.loss.box_coder_weights)
-        return cls(cfg, run_dir_of(cfg), device, model, build_criterion(cfg.loss, cfg.matcher),
+        return cls(cfg, run_dir, device, model, build_criterion(cfg.loss, cfg.matcher),
                    build_postprocessor(cfg.inference, coder), optimizer, build_scheduler(optimizer, cfg.solver),
                    torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"), train_set, val_set, info)
 
@@ -226,7 +230,7 @@ class Trainer:
         cfg = self.cfg.train
         return evaluate_dataset(self.model, self.postprocess, self.val_set, cfg.batch_size, cfg.num_workers,
                                 self.device, amp_dtype(cfg.amp, self.device), cfg.channels_last,
-                                self.cfg.evaluation.backend)
+                                self.cfg.evaluation.backend, self.cfg.evaluation.confusion_score)
 
     def _save(self, name: str) -> None:
         if self.dist.main:
@@ -246,10 +250,11 @@ class Trainer:
         logger.write(f"step {self.step}: AP {result.stats['AP']:.4f} AP50 {result.stats['AP50']:.4f}")
         n = min(self.cfg.train.vis_images, len(self.val_set)) if self.dist.main else 0
         if n:
-            files = [self.val_set.image_dir / self.val_set.coco.imgs[i]["file_name"]
-                     for i in self.val_set.image_ids[:n]]
+            files = [self.val_set.image_path(i) for i in self.val_set.image_ids[:n]]
             images = [torch.from_numpy(load_rgb(f)).permute(2, 0, 1).float() / 255 for f in files]
             logger.images(self.step, images, result.detections[:n], self.train_set.class_names)
+        if self.dist.main:  # pr_curves.png and confusion_matrix.png, the latest evaluation's
+            logger.figures(self.step, result.save_figures(self.run_dir))
         if result.stats["AP"] > self.best_ap:  # every process evaluates the same gathered detections
             self.best_ap = result.stats["AP"]
             self._save("best.pt")

@@ -43,10 +43,12 @@ def _evaluator_class(backend: str) -> type:
 
 
 def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: list[int] | None = None,
-                  backend: str = "faster_coco_eval") -> tuple[dict[str, float], dict[str, float], str]:
+                  backend: str = "faster_coco_eval"
+                  ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
     """Score COCO-format ``detections`` (``image_id``, ``category_id``, ``bbox`` xywh, ``score``).
 
-    Returns (stats keyed by STAT_KEYS as fractions in 0..1, AP per category name, printed table).
+    Returns (stats keyed by STAT_KEYS as fractions in 0..1, AP per category name, precision at
+    IoU 0.5 per category name: (101,) at recall 0, 0.01, ..., 1, -1 where undefined).
     Metrics undefined for lack of ground truth (e.g. no large objects) are reported as -1, as
     pycocotools does.
     """
@@ -54,13 +56,14 @@ def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: li
     evaluator = _evaluator_class(backend)(coco_gt, coco_dt, iouType="bbox")
     if image_ids is not None:
         evaluator.params.imgIds = sorted(image_ids)
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with contextlib.redirect_stdout(io.StringIO()):
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     stats = {k: float(v) for k, v in zip(STAT_KEYS, evaluator.stats)}
-    return stats, per_class_ap(evaluator, coco_gt), buffer.getvalue()
+    precision = evaluator.eval["precision"]  # (T, R, K, areas, maxDets); T[0] is IoU 0.5
+    pr50 = {coco_gt.cats[c]["name"]: np.asarray(precision[0, :, k, 0, -1]) for k, c in enumerate(evaluator.params.catIds)}
+    return stats, per_class_ap(evaluator, coco_gt), pr50
 
 
 def per_class_ap(evaluator: Any, coco_gt: COCO) -> dict[str, float]:

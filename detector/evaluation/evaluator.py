@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -12,6 +14,7 @@ from detector.data.build import build_loader
 from detector.data.coco import CocoDetection
 from detector.engine.distributed import current, gather_lists
 from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
+from detector.evaluation.figures import confusion_matrix, plot_confusion, plot_pr_curves, save
 from detector.evaluation.voc_eval import voc_evaluate
 from detector.evaluation.predict import predict, to_coco_results
 from detector.postprocess import PostProcessor
@@ -24,6 +27,9 @@ class EvalResult:
     results: list[dict[str, Any]]  # COCO results format, real category ids
     detections: list[dict[str, Tensor]]  # per image, original pixels, contiguous labels
     voc: dict[str, Any]  # VOC07_AP50, VOC_AP50 and per_class (see voc_eval.voc_evaluate)
+    pr50: dict[str, np.ndarray] = field(default_factory=dict)  # class -> precision (101,) at IoU 0.5
+    confusion: np.ndarray | None = None  # (K + 1, K + 1), see figures.confusion_matrix
+    confusion_score: float = 0.3
 
     def table(self) -> str:
         return format_table(self.stats, self.per_class, self.voc)
@@ -32,10 +38,26 @@ class EvalResult:
         """What metrics.json holds: STAT_KEYS, per-class AP and the VOC AP50 figures."""
         return metrics_dict(self.stats, self.per_class, self.voc)
 
+    def figures(self) -> dict[str, Any]:
+        """name -> matplotlib figure: ``pr_curves`` and ``confusion_matrix``."""
+        ap50 = {name: float(p[p >= 0].mean()) if (p >= 0).any() else -1.0 for name, p in self.pr50.items()}
+        out = {"pr_curves": plot_pr_curves(self.pr50, ap50)}
+        if self.confusion is not None:
+            out["confusion_matrix"] = plot_confusion(self.confusion, list(self.pr50), self.confusion_score, 0.5)
+        return out
+
+    def save_figures(self, folder: Path) -> dict[str, Any]:
+        """The figures as ``<folder>/<name>.png``; returns them (for TensorBoard)."""
+        figures = self.figures()
+        for name, fig in figures.items():
+            save(fig, folder / f"{name}.png")
+        return figures
+
 
 def evaluate_dataset(model: nn.Module, postprocess: PostProcessor, dataset: CocoDetection, batch_size: int,
                      num_workers: int, device: torch.device, amp_dtype: torch.dtype | None = None,
-                     channels_last: bool = False, backend: str = "faster_coco_eval") -> EvalResult:
+                     channels_last: bool = False, backend: str = "faster_coco_eval",
+                     confusion_score: float = 0.3) -> EvalResult:
     """Under torch.distributed each process predicts its share of the images; the detections are
     gathered, put back in dataset order, and every process computes the same metrics."""
     info = current()
@@ -46,5 +68,8 @@ def evaluate_dataset(model: nn.Module, postprocess: PostProcessor, dataset: Coco
         pairs = sorted(gather_lists(list(zip(image_ids, detections))), key=lambda p: position[p[0]])
         image_ids, detections = [p[0] for p in pairs], [p[1] for p in pairs]
     results = to_coco_results(detections, image_ids, dataset.cat_ids)
-    stats, per_class, _ = coco_evaluate(dataset.coco, results, image_ids, backend)
-    return EvalResult(stats, per_class, results, detections, voc_evaluate(dataset.coco, results, image_ids))
+    stats, per_class, pr50 = coco_evaluate(dataset.coco, results, image_ids, backend)
+    truths = [dataset.annotations(i) for i in image_ids]
+    confusion = confusion_matrix(detections, truths, len(dataset.cat_ids), 0.5, confusion_score)
+    return EvalResult(stats, per_class, results, detections, voc_evaluate(dataset.coco, results, image_ids),
+                      pr50, confusion, confusion_score)
