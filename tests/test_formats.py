@@ -277,3 +277,47 @@ def test_coco_unlisted_files_nan_and_size_mismatch(tmp_path):
     (tmp_path / "ann.json").write_text(json.dumps(data))
     with pytest.raises(DataError, match=r"ann.json: annotation id 1 \(image 7\): box .* not finite"):
         prepare(cfg_of(*over))
+
+
+# ---------------------------------------------------------------------------------------- real-world quirks
+
+
+def test_exif_rotated_photo_is_used_upright_and_reported(tmp_path):
+    from detector.data.images import load_rgb
+    pixels = np.zeros((30, 40, 3), np.uint8)
+    pixels[:, :10] = 255  # a white band on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    Image.fromarray(pixels).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = load_rgb(tmp_path / "phone.jpg")
+    assert upright.shape == (40, 30, 3) and upright[:10].mean() > 200 and upright[-10:].mean() < 50
+    (tmp_path / "a.csv").write_text("phone.jpg,1,1,20,30,cat\n")
+    coco, report = prepare(cfg_of("data.dataset=csv", f"data.train_annotations={tmp_path / 'a.csv'}"))
+    assert (coco["train"]["images"][0]["width"], coco["train"]["images"][0]["height"]) == (30, 40)
+    assert kinds(report) == {"exif_rotated": 1}
+
+
+def test_yolo_quirks_labels_beside_images_foreign_path_and_no_labels_at_all(tmp_path):
+    root = tmp_path / "colab"
+    image(root / "images" / "train" / "a.jpg")
+    write_labels(root / "images" / "train" / "a.txt", ["0 0.5 0.5 0.5 0.5"])  # beside, not in labels/
+    (root / "data.yaml").write_text("path: /content/datasets/colab\ntrain: images/train\nval: images/train\n"
+                                    "names: [thing]\n")
+    coco, report = prepare(cfg_of("data.dataset=yolo", f"data.yolo_yaml={root / 'data.yaml'}"))
+    assert len(coco["train"]["annotations"]) == 1 and not report.splits[0].problems
+    (root / "images" / "train" / "a.txt").unlink()
+    with pytest.raises(DataError, match="none of the 1 images has a label file"):
+        prepare(cfg_of("data.dataset=yolo", f"data.yolo_yaml={root / 'data.yaml'}"))
+
+
+def test_foreign_paths_in_coco_and_csv_files_still_find_the_images(tmp_path):
+    image(tmp_path / "images" / "a.jpg")
+    data = {"images": [{"id": 1, "file_name": "/data/upload/1/a.jpg"}], "categories": [{"id": 1, "name": "x"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]}
+    (tmp_path / "ls.json").write_text(json.dumps(data))
+    coco, report = prepare(cfg_of("data.dataset=coco", f"data.train_images={tmp_path / 'images'}",
+                                  f"data.train_annotations={tmp_path / 'ls.json'}"))
+    assert coco["train"]["images"][0]["file_name"] == "a.jpg" and not report.splits[0].problems
+    (tmp_path / "w.csv").write_text("images\\a.jpg,1,1,5,5,x\n")
+    coco, report = prepare(cfg_of("data.dataset=csv", f"data.train_annotations={tmp_path / 'w.csv'}"))
+    assert len(coco["train"]["images"]) == 1 and not report.splits[0].problems

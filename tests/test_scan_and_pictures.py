@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import evaluate
 import scan
 import train
 from detector.config import load_config
@@ -58,6 +59,12 @@ def test_training_on_bad_files_finishes_and_reports(tmp_path, capsys):
     assert saved.data.split_file == str(run / "split.json") and saved.data.class_names == ["box", "disc"]
     for name in ("pr_curves.png", "confusion_matrix.png", "metrics.json"):
         assert (run / name).is_file(), name
+    # evaluate.py finds the same held-out split through the saved config
+    assert evaluate.main(["--checkpoint", str(run / "last.pt"), "--output", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "confusion_matrix.png").is_file()
+    detections = json.loads((tmp_path / "ev" / "detections.json").read_text())
+    held_out_ids = {i + 1 for i, name in enumerate(sorted(split["train"] + split["val"])) if name in split["val"]}
+    assert {d["image_id"] for d in detections} <= held_out_ids
     strict = train.main(["data.dataset=csv", f"data.train_annotations={csv_file}", "data.val_fraction=0.3",
                          "data.on_bad_image=error", f"train.output_dir={tmp_path / 'strict'}", *TINY])
     assert strict == 2 and "4.jpg" in capsys.readouterr().err

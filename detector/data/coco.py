@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
 from detector.data.draft import Draft
-from detector.data.files import image_files
+from detector.data.files import base_name, image_files
 from detector.data.images import load_rgb
 
 __all__ = ["CocoDetection", "coco_draft", "coco_from_dict", "load_coco", "load_rgb"]
@@ -49,8 +49,10 @@ def coco_draft(image_dir: Path, ann_file: Path) -> Draft:
         if not isinstance(image.get("file_name"), str) or not image["file_name"]:
             draft.report.add("bad_annotation", ann_file, f"image id {image['id']} has file_name "
                                                          f"{image.get('file_name')!r:.60}; every image needs one")
-        else:
+        elif (image_dir / image["file_name"]).exists() or not (image_dir / base_name(image["file_name"])).exists():
             draft.images.append(image)
+        else:  # exporters (Label Studio, CVAT) write paths of their own machine: the name alone is found
+            draft.images.append({**image, "file_name": base_name(image["file_name"])})
     for ann in data["annotations"]:
         where = f"{ann_file}: annotation id {ann['id']} (image {ann['image_id']})"
         bbox = ann.get("bbox")

@@ -90,7 +90,7 @@ def csv_draft(path: Path, class_names: list[str], source: str, discover: bool = 
         if len(row) < width:
             draft.report.add("bad_annotation", where, f"{len(row)} columns, expected {width}: {row}")
             continue
-        name = row[columns["path"]].strip()
+        name = row[columns["path"]].strip().replace("\\", "/")  # a Windows path still names the file
         if name not in image_ids:
             sizes = {k: _int(row[columns[k]]) for k in ("width", "height") if k in columns}
             image_ids[name] = draft.add_image(path.parent / name, **sizes)

@@ -107,6 +107,8 @@ def finish(draft: Draft, infos: dict[Path, ImageInfo]) -> dict[str, Any]:
             continue
         if info.status == "truncated":
             report.add("truncated_image", path, info.detail)
+        if info.orientation != 1:
+            report.add("exif_rotated", path, f"EXIF orientation {info.orientation}")
         if info.misnamed(path):
             report.add("misnamed_format", path, f"{info.format} content named '{path.suffix}'")
         stated = (image.get("width"), image.get("height"))

@@ -1,7 +1,8 @@
 """Images as people have them -> (H, W, 3) uint8 RGB, decoded by content, not by extension.
 
 A *truncated* file (the download or copy stopped early) decodes partially, as image viewers show
-it: the missing rows come out grey, with a warning. A file that cannot be decoded at all is an
+it: the missing rows come out grey, with a warning. A photo with an EXIF orientation is turned
+upright, as viewers, detectron2 and Ultralytics show it, so boxes are read in that frame. A file that cannot be decoded at all is an
 ``OSError`` naming it; ``check_image`` tells the two apart before training (``detector.data.scan``).
 """
 
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+ORIENTATION_TAG = 0x0112  # EXIF; values 5..8 swap width and height
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 # what PIL calls the format -> the file suffixes that name it honestly
 FORMAT_SUFFIXES = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "BMP": (".bmp",),
@@ -36,13 +38,22 @@ def _open(path: Path) -> Image.Image:
         raise OSError(f"image file '{path}' cannot be decoded as an image: {exc}") from None
 
 
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(ORIENTATION_TAG, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):  # a broken EXIF block is no orientation
+        return 1
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
+    """(width, height) upright (EXIF orientation applied), from the header, without decoding the pixels."""
     with _open(Path(path)) as im:
-        return im.size
+        return im.size[::-1] if _orientation(im) in (5, 6, 7, 8) else im.size
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:
+    if _orientation(im) != 1:
+        im = ImageOps.exif_transpose(im)
     if im.mode in HIGH_BIT_MODES:
         arr = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
@@ -94,6 +105,7 @@ class ImageInfo:
     format: str = ""  # PIL's name for the content, e.g. "JPEG", "WEBP"
     digest: str = ""  # of the bytes, to find duplicate files
     detail: str = ""  # the decoder's message for truncated and unreadable files
+    orientation: int = 1  # EXIF orientation; width and height above are upright (after it)
 
     @property
     def usable(self) -> bool:
@@ -124,21 +136,23 @@ def check_image(path: str | Path) -> ImageInfo:
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         with Image.open(io.BytesIO(data)) as im:
-            width, height, fmt = im.width, im.height, im.format or ""
+            width, height, fmt, turn = im.width, im.height, im.format or "", _orientation(im)
+        if turn in (5, 6, 7, 8):
+            width, height = height, width
     except UnidentifiedImageError:
         return ImageInfo("unreadable", digest=digest, detail="not an image format PIL knows")
     except (OSError, ValueError) as exc:
         return ImageInfo("unreadable", digest=digest, detail=str(exc) or "not an image")
     try:
         _decode_all(data)
-        return ImageInfo("ok", width, height, fmt, digest)
+        return ImageInfo("ok", width, height, fmt, digest, orientation=turn)
     except (OSError, ValueError, SyntaxError) as exc:
         error = str(exc)
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
         _decode_all(data)
-        return ImageInfo("truncated", width, height, fmt, digest, error)
+        return ImageInfo("truncated", width, height, fmt, digest, error, turn)
     except (OSError, ValueError, SyntaxError) as exc:
-        return ImageInfo("unreadable", width, height, fmt, digest, f"{error}; {exc}")
+        return ImageInfo("unreadable", width, height, fmt, digest, f"{error}; {exc}", turn)
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = False

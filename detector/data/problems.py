@@ -42,6 +42,8 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (severity, what happens)
     "unreadable_image": ("bad_image", "cannot be decoded at all: left out (on_bad_image=error: stop)"),
     "truncated_image": ("warning", "the file ends early: the part that is there is used, the rest is grey"),
     "misnamed_format": ("warning", "content in another format than its suffix says: decoded by content"),
+    "exif_rotated": ("warning", "the photo's EXIF orientation turns it: used upright, as viewers, detectron2 and "
+                                "Ultralytics show it; boxes must be drawn on the upright image"),
     "size_mismatch": ("warning", "the annotation's width/height differ from the image file's: the file's are used"),
     "degenerate_box": ("warning", "zero width or height inside the image: dropped"),
     "outside_box": ("warning", "reaches outside the image: clipped to it"),

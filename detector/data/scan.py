@@ -19,7 +19,7 @@ from pathlib import Path
 
 from detector.data.images import ImageInfo, check_image
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_dir(setting: str) -> Path | None:

@@ -6,7 +6,8 @@ folder plus class names.
   either, relative to ``path``; a ``../x`` that does not exist is tried as ``x``, which is how
   Ultralytics reads Roboflow's ``../train/images``), ``names`` (a list, or a dict ``{id: name}``).
 - Labels by the Ultralytics rule: the last ``/images/`` of an image path becomes ``/labels/`` and
-  the suffix ``.txt`` (without an ``images`` folder: the ``.txt`` beside the image).
+  the suffix ``.txt``; where that file does not exist, the ``.txt`` beside the image. When no image
+  of a split has a label file at all, that is an error (a split of negatives is a wrong folder).
 - Each row ``class cx cy w h``, normalised to 0..1; a polygon row (``class x1 y1 x2 y2 ...``,
   segmentation exports) becomes its bounding box. An image without a label file, or with an
   empty one, is a negative. A ``.txt`` in a label folder that belongs to no image (LabelImg's
@@ -45,7 +46,8 @@ def read_yolo_yaml(path: Path) -> dict[str, Any]:
     else:
         root = Path(str(root)).expanduser()
         candidates = [root] if root.is_absolute() else [path.parent / root, Path.cwd() / root]
-        data["root"] = next((c.resolve() for c in candidates if c.is_dir()), candidates[0].resolve())
+        # a path from the author's machine (/content/datasets/x on Colab) falls back to the YAML's folder
+        data["root"] = next((c.resolve() for c in [*candidates, path.parent] if c.is_dir()), candidates[0].resolve())
     data["names"] = yolo_names(data.get("names"), f"YOLO data file '{path}'")
     return data
 
@@ -145,12 +147,16 @@ def yolo_draft(images: list[Path], class_names: list[str], source: str, root: Pa
     """A ``Draft`` (categories 1..K for class ids 0..K-1) of ``images`` and their label files."""
     draft = Draft(source, root, [{"id": i + 1, "name": n} for i, n in enumerate(class_names)])
     label_dirs: set[Path] = set()
+    found = 0
     for image in images:
         labels = label_path(image)
         label_dirs.add(labels.parent)
         image_id = draft.add_image(image)
         if not labels.is_file():
+            labels = image.with_suffix(".txt")  # labels saved beside the images
+        if not labels.is_file():
             continue  # no label file: a negative, as in Ultralytics
+        found += 1
         try:
             rows = labels.read_text().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
@@ -169,6 +175,10 @@ def yolo_draft(images: list[Path], class_names: list[str], source: str, root: Pa
                 draft.add_box(image_id, parsed[0] + 1, f"{labels} row {n}", bbox_norm=parsed[1])
     for txt in _stray_label_files(images, label_dirs):
         draft.report.add("stray_text_file", txt, "no image has this name")
+    if images and not found:
+        draft.report.add("bad_annotation", label_path(images[0]).parent,
+                         f"none of the {len(images)} images has a label file (looked for e.g. "
+                         f"'{label_path(images[0])}' and '{images[0].with_suffix('.txt')}')")
     return draft
 
 
