@@ -56,8 +56,8 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], min_score: float,
     """The matrix as a heat map, each column normalised by its true count, raw counts written in."""
     names = [*class_names, "background"]
     n = len(names)
-    size = min(max(4.0, 0.55 * n + 2), 24)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    size = min(max(5.0, 0.55 * n + 2.5), 24)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
     column = matrix.sum(axis=0, keepdims=True)
     share = np.divide(matrix, column, out=np.zeros(matrix.shape), where=column > 0)
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -70,7 +70,7 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str], min_score: float,
     ax.set_yticks(range(n), names, fontsize=8)
     ax.set_xlabel("true (background = false detection)")
     ax.set_ylabel("predicted (background = missed)")
-    ax.set_title(f"confusion at IoU >= {iou}, score >= {min_score} (colour: share of the true column)")
+    ax.set_title(f"IoU >= {iou}, score >= {min_score}; colour: share of each true column", fontsize=9)
     fig.tight_layout()
     return fig
 
