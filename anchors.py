@@ -21,10 +21,10 @@ import torch
 from torchvision.io import write_png
 from torchvision.utils import draw_bounding_boxes
 
-from detector.analysis.coverage import (anchor_override, dataset_boxes, feature_sizes, format_coverage, measure,
+from detector.evaluation.coverage import (anchor_override, dataset_boxes, feature_sizes, format_coverage, measure,
                                         suggest)
-from detector.boxes import Matcher, pairwise_iou
-from detector.config import Config, ConfigError, load_config
+from detector.core.boxes import Matcher, pairwise_iou
+from detector.core.config import Config, ConfigError, load_config
 from detector.data.build import build_dataset
 from detector.evaluation.draw import to_uint8
 from detector.model.anchors import AnchorGenerator

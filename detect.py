@@ -22,13 +22,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.io import write_png
 
-from detector.config import ConfigError
+from detector.core.config import ConfigError
 from detector.data.build import collate
 from detector.data.images import load_rgb
 from detector.data.transforms import Letterbox
 from detector.data.voc import IMAGE_SUFFIXES
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.restore import load_detector
+from detector.core.checkpoint import CheckpointError
+from detector.inference.detector import load_detector
 from detector.evaluation.draw import draw_detections
 from detector.evaluation.predict import predict
 

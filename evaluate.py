@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from detector.analysis.report import imbalance_report
-from detector.config import Config, ConfigError, apply_overrides
+from detector.core.config import Config, ConfigError, apply_overrides
 from detector.data.build import build_dataset
 from detector.data.coco import CocoDetection, load_coco
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.restore import Detector, load_detector
+from detector.core.checkpoint import CheckpointError
+from detector.inference.detector import Detector, load_detector
 from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
 from detector.evaluation.compare import compare_table, read_json
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset

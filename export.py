@@ -6,7 +6,7 @@
 
 The graph takes images (N, 3, H, W) RGB in [0, 1] (batch, height and width are dynamic) and returns
 cls_logits, box_deltas, anchors and anchors_per_level; post-processing is the separate step
-``detector.postprocess.PostProcessor`` (``detector.export.OnnxDetector`` does the whole pipeline
+``detector.inference.postprocess.PostProcessor`` (``detector.inference.export.OnnxDetector`` does the whole pipeline
 with ONNX Runtime). --check runs one or more images through both ONNX Runtime and PyTorch and
 prints the largest differences.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from detector.config import ConfigError
+from detector.core.config import ConfigError
 from detector.data.images import load_rgb
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.restore import Detector, load_detector
-from detector.export import OnnxDetector, export_onnx, export_program, torch_detections
+from detector.core.checkpoint import CheckpointError
+from detector.inference.detector import Detector, load_detector
+from detector.inference.export import OnnxDetector, export_onnx, export_program, torch_detections
 
 
 def compare(onnx_path: Path, detector: Detector, images: list[Path]) -> dict[str, float | bool]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from torchvision.io import write_png
 
-from detector.config import ConfigError, load_config
+from detector.core.config import ConfigError, load_config
 from detector.data.build import build_dataset, configured_splits, prepare_data
 from detector.data.coco import export_coco
 from detector.data.problems import DataError

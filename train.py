@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from detector.config import ConfigError, load_config
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.distributed import init_distributed, shutdown
-from detector.engine.signals import TrainingInterrupted
+from detector.core.config import ConfigError, load_config
+from detector.core.checkpoint import CheckpointError
+from detector.core.distributed import init_distributed, shutdown
+from detector.core.signals import TrainingInterrupted
 from detector.engine.trainer import NonFiniteLossError, Trainer, run_dir_of
 
 DEFAULT_CONFIG = "configs/shapes_focal.yaml"

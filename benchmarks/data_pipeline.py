@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.setups import median_times, random_batch  # noqa: E402
 from benchmarks.train_step import ours_step  # noqa: E402
-from detector.config import load_config  # noqa: E402
+from detector.core.config import load_config  # noqa: E402
 from detector.data.build import build_dataset, build_loader  # noqa: E402
 
 

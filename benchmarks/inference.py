@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config  # noqa: E402
-from detector.boxes import BoxCoder  # noqa: E402
-from detector.postprocess import PostProcessor  # noqa: E402
+from detector.core.boxes import BoxCoder  # noqa: E402
+from detector.inference.postprocess import PostProcessor  # noqa: E402
 
 
 def main() -> None:

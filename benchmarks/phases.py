@@ -25,9 +25,9 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.setups import SETUPS, build_ours, random_batch, setup_config  # noqa: E402
-from detector.boxes import BoxCoder  # noqa: E402
-from detector.losses import build_criterion  # noqa: E402
-from detector.postprocess import build_postprocessor  # noqa: E402
+from detector.core.boxes import BoxCoder  # noqa: E402
+from detector.losses.criterion import build_criterion  # noqa: E402
+from detector.inference.postprocess import build_postprocessor  # noqa: E402
 
 
 class Clock:

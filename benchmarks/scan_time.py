@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.config import Config, load_config  # noqa: E402
+from detector.core.config import Config, load_config  # noqa: E402
 from detector.data.build import configured_splits, prepare_data  # noqa: E402
 from detector.data.synthetic import ensure_synthetic  # noqa: E402
 

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config  # noqa: E402
-from detector.losses import build_criterion  # noqa: E402
+from detector.losses.criterion import build_criterion  # noqa: E402
 
 
 def autocast(amp: str, device: torch.device):

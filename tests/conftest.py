@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector.config import Config, load_config
+from detector.core.config import Config, load_config
 from detector.data.build import prepare_data
 from detector.data.problems import DataReport
 

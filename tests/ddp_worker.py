@@ -11,8 +11,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.config import load_config  # noqa: E402
-from detector.engine.distributed import init_distributed, shutdown  # noqa: E402
+from detector.core.config import load_config  # noqa: E402
+from detector.core.distributed import init_distributed, shutdown  # noqa: E402
 from detector.engine.trainer import Trainer  # noqa: E402
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 import torch
 from torchvision.ops import box_iou
 
-from detector.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, pairwise_iou
+from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, pairwise_iou
 
 
 def random_boxes(n: int, seed: int = 0) -> torch.Tensor:

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from detector.boxes import BoxCoder, Matcher
-from detector.cls_losses import GHMC, ohem_keep, quality_focal_loss
-from detector.losses import CLS_LOSSES, RetinaNetLoss, sigmoid_focal_loss
+from detector.core.boxes import BoxCoder, Matcher
+from detector.losses.classification import GHMC, ohem_keep, quality_focal_loss
+from detector.losses.criterion import CLS_LOSSES, RetinaNetLoss, sigmoid_focal_loss
 
 
 def test_quality_focal_loss_is_the_gfl_formula():

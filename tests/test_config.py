@@ -1,6 +1,6 @@
 import pytest
 
-from detector.config import Config, ConfigError, load_config, parse_override
+from detector.core.config import Config, ConfigError, load_config, parse_override
 
 
 def test_defaults_and_yaml_and_override(tmp_path):

@@ -3,8 +3,8 @@
 import torch
 
 import anchors
-from detector.analysis.coverage import ImageBoxes, anchor_override, feature_sizes, measure, suggest
-from detector.config import AnchorConfig, MatcherConfig, load_config
+from detector.evaluation.coverage import ImageBoxes, anchor_override, feature_sizes, measure, suggest
+from detector.core.config import AnchorConfig, MatcherConfig, load_config
 from detector.engine.trainer import Trainer
 from tests.conftest import tiny_config
 from tests.test_model import small_model_cfg

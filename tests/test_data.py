@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from detector.config import AugmentConfig, SyntheticConfig
+from detector.core.config import AugmentConfig, SyntheticConfig
 from detector.data.build import build_dataset, collate
 from detector.data.coco import CocoDetection
 from detector.data.synthetic import ensure_synthetic, render_image

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 import detect
-from detector.engine.checkpoint import save_checkpoint
+from detector.core.checkpoint import save_checkpoint
 from detector.engine.trainer import Trainer
 from tests.conftest import tiny_config
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from detector.config import save_yaml
+from detector.core.config import save_yaml
 from detector.data.build import shard_order
-from detector.engine.distributed import DistInfo
+from detector.core.distributed import DistInfo
 from detector.engine.trainer import Trainer
 from tests.conftest import tiny_config
 

@@ -8,9 +8,9 @@ import torch
 
 import export
 from detector.data.images import load_rgb
-from detector.engine.restore import load_detector
+from detector.inference.detector import load_detector
 from detector.engine.trainer import Trainer
-from detector.export import ExportableRetinaNet, OnnxDetector, as_preds, torch_detections
+from detector.inference.export import ExportableRetinaNet, OnnxDetector, as_preds, torch_detections
 from tests.conftest import tiny_config
 
 ort = pytest.importorskip("onnxruntime")

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from detector.boxes import BoxCoder
-from detector.config import LossConfig, MatcherConfig
-from detector.losses import build_criterion
-from detector.postprocess import PostProcessor
+from detector.core.boxes import BoxCoder
+from detector.core.config import LossConfig, MatcherConfig
+from detector.losses.criterion import build_criterion
+from detector.inference.postprocess import PostProcessor
 from tests.test_model import small_model_cfg
 from detector.model.retinanet import build_model
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector.config import load_config
+from detector.core.config import load_config
 from detector.data.problems import DataError
 from tests.conftest import kinds, prepare, voc_xml
 

@@ -8,7 +8,7 @@ import pytest
 import evaluate
 from detector.analysis.imbalance import calibration, cumulative_curve, focal_per_sample, hardest_share, loss_distribution
 from detector.data.coco import coco_from_dict
-from detector.engine.checkpoint import save_checkpoint
+from detector.core.checkpoint import save_checkpoint
 from detector.engine.trainer import Trainer
 from tests.conftest import tiny_config
 

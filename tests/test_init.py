@@ -7,11 +7,11 @@ import torch
 import torchvision
 
 import train
-from detector.boxes import BoxCoder
-from detector.config import ModelConfig
-from detector.model.init import init_from
+from detector.core.boxes import BoxCoder
+from detector.core.config import ModelConfig
+from detector.model.weights import init_from
 from detector.model.retinanet import build_model
-from detector.postprocess import PostProcessor
+from detector.inference.postprocess import PostProcessor
 
 
 def torchvision_like_config() -> ModelConfig:

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
-from detector.boxes import BoxCoder, Matcher
-from detector.losses import RetinaNetLoss, sigmoid_focal_loss, smooth_l1_loss
+from detector.core.boxes import BoxCoder, Matcher
+from detector.losses.criterion import RetinaNetLoss, sigmoid_focal_loss, smooth_l1_loss
 
 
 @pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (0.5, 1.0), (-1.0, 0.0), (0.75, 0.5)])

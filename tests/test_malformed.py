@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from detector.config import load_config
+from detector.core.config import load_config
 from detector.data.coco import CocoDetection
 from detector.data.problems import DataError
 from tests.conftest import prepare

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from detector.config import ModelConfig
+from detector.core.config import ModelConfig
 from detector.model.heads import prior_bias
 from detector.model.retinanet import build_model
 

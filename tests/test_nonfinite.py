@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from detector.engine.checkpoint import load_checkpoint
+from detector.core.checkpoint import load_checkpoint
 from detector.engine.trainer import NonFiniteLossError, Trainer
 from tests.conftest import tiny_config
 

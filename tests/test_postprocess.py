@@ -1,8 +1,8 @@
 import torch
 from torchvision.ops import batched_nms
 
-from detector.boxes import BoxCoder
-from detector.postprocess import PostProcessor
+from detector.core.boxes import BoxCoder
+from detector.inference.postprocess import PostProcessor
 
 
 def reference(preds, levels, sizes, post: PostProcessor):

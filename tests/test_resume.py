@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from detector.config import AugmentConfig
+from detector.core.config import AugmentConfig
 from detector.data.build import build_dataset
 from detector.data.transforms import Letterbox
-from detector.engine.checkpoint import load_checkpoint
-from detector.engine.rng import get_rng_state, set_rng_state
+from detector.core.checkpoint import load_checkpoint
+from detector.core.rng import get_rng_state, set_rng_state
 from detector.engine.trainer import Trainer
 from tests.conftest import tiny_config
 
@@ -88,7 +88,7 @@ def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
 
 def test_resume_from_another_architecture_is_one_clear_error(tmp_path, capsys):
     import train
-    from detector.config import save_yaml
+    from detector.core.config import save_yaml
 
     cfg = resume_config(tmp_path, "arch", 0)
     cfg.solver.max_iters = 1

@@ -13,7 +13,7 @@ from PIL import Image
 import evaluate
 import scan
 import train
-from detector.config import load_config
+from detector.core.config import load_config
 from detector.data.build import build_dataset
 from detector.evaluation.draw import class_colors, draw_boxes, ground_truth_grid
 from detector.evaluation.figures import confusion_matrix

@@ -7,7 +7,7 @@ import torch
 
 import evaluate
 import train
-from detector.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from detector.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from detector.engine.trainer import Trainer
 from tests.conftest import tiny_config
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from detector.config import load_config
+from detector.core.config import load_config
 from detector.data.build import build_dataset
 from detector.data.problems import DataError
 from detector.data.voc import parse_voc_xml

@@ -20,7 +20,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch import nn
 
-from detector.boxes import BACKGROUND, Matcher
+from detector.core.boxes import BACKGROUND, Matcher
 from detector.evaluation.coco_eval import load_results
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0)

@@ -12,8 +12,8 @@ from detector.analysis.imbalance import anchor_probabilities, calibration, loss_
 from detector.analysis.plots import plot_loss_distribution, plot_reliability
 from detector.data.build import build_loader
 from detector.data.coco import CocoDetection
-from detector.engine.restore import Detector
-from detector.losses import build_criterion
+from detector.inference.detector import Detector
+from detector.losses.criterion import build_criterion
 
 
 def imbalance_report(coco_gt: COCO, results: list[dict[str, Any]], out_dir: Path,

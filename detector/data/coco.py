@@ -14,6 +14,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
+from detector.core.boxes import xywh_to_xyxy
 from detector.data.draft import Draft
 from detector.data.files import base_name, image_files
 from detector.data.images import load_rgb
@@ -177,12 +178,12 @@ class CocoDetection(Dataset):
             bbox = ann.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
                 raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height] numbers")
-            x, y, bw, bh = bbox
-            x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + bw, w), min(y + bh, h)
+            corners = xywh_to_xyxy(bbox)
+            x0, y0, x1, y1 = max(corners[0], 0), max(corners[1], 0), min(corners[2], w), min(corners[3], h)
             if not (x1 > x0 and y1 > y0):  # also catches NaN
                 counts["dropped"] += 1
                 continue
-            counts["clipped"] += (x0, y0, x1, y1) != (x, y, x + bw, y + bh)
+            counts["clipped"] += [x0, y0, x1, y1] != corners
             boxes.append([x0, y0, x1, y1])
             labels.append(self.label_of[ann["category_id"]])
             crowd.append(ann.get("iscrowd", 0) in (1, True))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from detector.core.boxes import xyxy_to_xywh
 from detector.data.draft import Draft
 
 COLUMNS = {"path": ("path", "filename", "file", "image", "image_path", "file_name", "img"),
@@ -99,14 +100,14 @@ def csv_draft(path: Path, class_names: list[str], source: str, discover: bool = 
         if not any(box) and not label:
             continue  # "path,,,,,": an image without boxes
         try:
-            x1, y1, x2, y2 = (float(v) for v in box)
+            corners = [float(v) for v in box]
         except ValueError:
             draft.report.add("bad_annotation", where, f"box {box} has a value that is not a number")
             continue
         if label not in category:
             draft.report.add("unknown_class", where, f"class '{label}' is not one of {class_names}")
             continue
-        draft.add_box(image_ids[name], category[label], where, bbox=[x1, y1, x2 - x1, y2 - y1])
+        draft.add_box(image_ids[name], category[label], where, bbox=xyxy_to_xywh(corners))
     return draft
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.core.boxes import cxcywh_to_xywh, xywh_to_xyxy
 from detector.data.images import ImageInfo
 from detector.data.problems import SplitReport
 
@@ -67,24 +68,20 @@ class Draft:
 
 
 def _pixel_box(ann: dict[str, Any], w: int, h: int) -> list[float]:
-    if "bbox_norm" in ann:
-        cx, cy, bw, bh = ann["bbox_norm"]
-        return [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
-    return list(ann["bbox"])
+    return cxcywh_to_xywh(ann["bbox_norm"], w, h) if "bbox_norm" in ann else list(ann["bbox"])
 
 
 def _judge_box(bbox: list[float], w: int, h: int) -> tuple[str, str] | None:
     """(problem kind, detail) for a pixel box [x, y, bw, bh] in a (w, h) image, or None."""
-    x, y, bw, bh = bbox
     if not all(math.isfinite(v) for v in bbox):
         return "bad_annotation", f"box {_fmt(bbox)} is not finite"
-    if bw < 0 or bh < 0:
+    if bbox[2] < 0 or bbox[3] < 0:
         return "bad_annotation", f"box {_fmt(bbox)} has a negative width or height"
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + bw, w), min(y + bh, h)
-    if not (x1 > x0 and y1 > y0):
+    x0, y0, x1, y1 = xywh_to_xyxy(bbox)
+    if not (min(x1, w) > max(x0, 0) and min(y1, h) > max(y0, 0)):
         return "degenerate_box", f"box {_fmt(bbox)} has no area inside the {w}x{h} image"
     t = OUTSIDE_TOLERANCE
-    if x < -t or y < -t or x + bw > w + t or y + bh > h + t:
+    if x0 < -t or y0 < -t or x1 > w + t or y1 > h + t:
         return "outside_box", f"box {_fmt(bbox)} reaches outside the {w}x{h} image"
     return None
 

@@ -17,9 +17,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
-from detector.config import SyntheticConfig
+from detector.core.boxes import pairwise_iou, xyxy_to_xywh
+from detector.core.config import SyntheticConfig
 
 SHAPES = ("circle", "square", "triangle", "diamond", "hexagon", "ellipse")
 SPLIT_SEEDS = {"train": 0, "val": 1_000_003}
@@ -105,18 +107,11 @@ def _place_objects(rng: np.random.Generator, cfg: SyntheticConfig) -> list[tuple
             w, h = min(side * aspect, size - 1), min(side / aspect, size - 1)
             x0, y0 = rng.uniform(0, size - w), rng.uniform(0, size - h)
             box = [round(x0), round(y0), round(x0 + w), round(y0 + h)]
-            if all(_iou(box, other) <= MAX_OVERLAP for _, other in placed):
+            others = torch.tensor([other for _, other in placed], dtype=torch.float64).reshape(-1, 4)
+            if not placed or pairwise_iou(torch.tensor([box], dtype=torch.float64), others).max() <= MAX_OVERLAP:
                 placed.append((cls, [float(v) for v in box]))
                 break
     return placed
-
-
-def _iou(a: list[float], b: list[float]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def render_image(cfg: SyntheticConfig, index: int, split: str) -> tuple[Image.Image, list[tuple[int, list[float]]]]:
@@ -145,7 +140,7 @@ def write_split(cfg: SyntheticConfig, root: Path, split: str, count: int) -> Pat
         for cls, (x0, y0, x1, y1) in objects:
             annotations.append({
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": cls + 1,
-                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0,
+                "bbox": xyxy_to_xywh([x0, y0, x1, y1]), "area": (x1 - x0) * (y1 - y0), "iscrowd": 0,
             })
     categories = [{"id": k + 1, "name": name} for k, name in enumerate(cfg.classes)]
     ann_path = root / "annotations" / f"{split}.json"

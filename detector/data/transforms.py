@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from detector.config import AugmentConfig
+from detector.core.config import AugmentConfig
 
 
 def resize_scale(height: int, width: int, mode: str, size: int, max_size: int) -> float:

@@ -27,6 +27,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException, ElementTree  # no entity expansion, no external entities
 
+from detector.core.boxes import xyxy_to_xywh
 from detector.data.draft import Draft
 from detector.data.files import FolderIndex, base_name, image_files
 from detector.data.images import IMAGE_SUFFIXES
@@ -196,8 +197,7 @@ def voc_draft(files: list[VocFile], class_names: list[str], source: str, root: P
             if obj.name not in category:
                 draft.report.add("skipped_class", where, f"class '{obj.name}' is not in data.class_names")
                 continue
-            x0, y0, x1, y1 = obj.box
-            draft.add_box(image_id, category[obj.name], where, bbox=[x0, y0, x1 - x0, y1 - y0], crowd=obj.difficult)
+            draft.add_box(image_id, category[obj.name], where, bbox=xyxy_to_xywh(obj.box), crowd=obj.difficult)
     for path in unannotated:
         draft.report.add("unannotated_image", path, "no XML names it")
     return draft

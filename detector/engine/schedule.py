@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from detector.config import SolverConfig
+from detector.core.config import SolverConfig
 
 
 def lr_factor(it: int, cfg: SolverConfig) -> float:

@@ -13,24 +13,24 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from detector.analysis.coverage import coverage_warning
-from detector.boxes import BoxCoder
-from detector.config import Config, save_yaml
+from detector.evaluation.coverage import coverage_warning
+from detector.core.boxes import BoxCoder
+from detector.core.config import Config, save_yaml
 from detector.data.build import build_dataset, build_loader, prepare_data
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
-from detector.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from detector.engine.device import amp_dtype, resolve_device, seed_everything
-from detector.engine.distributed import DistInfo, any_rank, current, gather_lists, main_first, mean_over_ranks
+from detector.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from detector.core.device import amp_dtype, resolve_device, seed_everything
+from detector.core.distributed import DistInfo, any_rank, current, gather_lists, main_first, mean_over_ranks
 from detector.engine.logger import Logger
-from detector.engine.rng import get_rng_state, set_rng_state
+from detector.core.rng import get_rng_state, set_rng_state
 from detector.engine.schedule import build_optimizer, build_scheduler
-from detector.engine.signals import StopFlag, TrainingInterrupted
+from detector.core.signals import StopFlag, TrainingInterrupted
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
-from detector.losses import RetinaNetLoss, build_criterion
-from detector.model.init import init_from
+from detector.losses.criterion import RetinaNetLoss, build_criterion
+from detector.model.weights import init_from
 from detector.model.retinanet import RetinaNet, build_model
-from detector.postprocess import PostProcessor, build_postprocessor
+from detector.inference.postprocess import PostProcessor, build_postprocessor
 
 
 class NonFiniteLossError(RuntimeError):

@@ -12,12 +12,12 @@ from torch import Tensor, nn
 
 from detector.data.build import build_loader
 from detector.data.coco import CocoDetection
-from detector.engine.distributed import current, gather_lists
+from detector.core.distributed import current, gather_lists
 from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
 from detector.evaluation.figures import confusion_matrix, plot_confusion, plot_pr_curves, save
 from detector.evaluation.voc_eval import voc_evaluate
 from detector.evaluation.predict import predict, to_coco_results
-from detector.postprocess import PostProcessor
+from detector.inference.postprocess import PostProcessor
 
 
 @dataclass

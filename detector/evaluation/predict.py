@@ -6,8 +6,9 @@ from typing import Any, Iterable
 
 import torch
 from torch import Tensor, nn
+from torchvision.ops import box_convert
 
-from detector.postprocess import PostProcessor
+from detector.inference.postprocess import PostProcessor
 
 
 def to_coco_results(detections: list[dict[str, Tensor]], image_ids: list[int], cat_ids: list[int]
@@ -17,7 +18,7 @@ def to_coco_results(detections: list[dict[str, Tensor]], image_ids: list[int], c
     cat = torch.tensor(cat_ids)
     for det, image_id in zip(detections, image_ids):
         boxes = det["boxes"].float().cpu()
-        xywh = torch.cat((boxes[:, :2], boxes[:, 2:] - boxes[:, :2]), dim=1).tolist()
+        xywh = box_convert(boxes, "xyxy", "xywh").tolist()
         for b, s, c in zip(xywh, det["scores"].float().cpu().tolist(), cat[det["labels"].cpu()].tolist()):
             out.append({"image_id": int(image_id), "category_id": int(c), "bbox": [round(v, 2) for v in b],
                         "score": round(float(s), 5)})

@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
-from detector.boxes import pairwise_iou
+from torchvision.ops import box_convert
+
+from detector.core.boxes import pairwise_iou
 
 
 def _xyxy(boxes: list[list[float]]) -> torch.Tensor:
-    t = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-    return torch.cat((t[:, :2], t[:, :2] + t[:, 2:]), dim=1)
+    return box_convert(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), "xywh", "xyxy")
 
 
 def _classify_image(dets: list[dict[str, Any]], anns: list[dict[str, Any]], iou: float) -> list[str]:

@@ -14,16 +14,10 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import torch
 from pycocotools.coco import COCO
 
-
-def _iou(box: np.ndarray, gts: np.ndarray) -> np.ndarray:
-    """box (4,) xyxy vs gts (G, 4) xyxy -> (G,) IoU."""
-    iw = np.clip(np.minimum(box[2], gts[:, 2]) - np.maximum(box[0], gts[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], gts[:, 3]) - np.maximum(box[1], gts[:, 1]), 0, None)
-    inter = iw * ih
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (gts[:, 2] - gts[:, 0]) * (gts[:, 3] - gts[:, 1]) - inter
-    return inter / np.maximum(union, 1e-12)
+from detector.core.boxes import pairwise_iou, xywh_to_xyxy
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray, use_07: bool) -> float:
@@ -46,12 +40,21 @@ def _class_ap(gts: dict[int, tuple[np.ndarray, np.ndarray]], dets: list[tuple[fl
     dets = sorted(dets, key=lambda d: -d[0])
     tp, fp = np.zeros(len(dets)), np.zeros(len(dets))
     taken = {img: np.zeros(len(b), dtype=bool) for img, (b, _) in gts.items()}
+    rows: dict[int, list[int]] = defaultdict(list)  # image -> its detections' positions in ``dets``
+    for i, (_, img, _) in enumerate(dets):
+        rows[img].append(i)
+    overlaps = {}  # detection position -> (G,) IoU with its image's boxes, one IoU call per image
+    for img, positions in rows.items():
+        if img in gts and len(gts[img][0]):
+            boxes = torch.from_numpy(np.stack([dets[i][2] for i in positions]))
+            table = pairwise_iou(boxes, torch.from_numpy(gts[img][0])).numpy()
+            overlaps.update(zip(positions, table))
     for i, (_, img, box) in enumerate(dets):
-        if img not in gts or len(gts[img][0]) == 0:
+        if i not in overlaps:
             fp[i] = 1
             continue
-        boxes, difficult = gts[img]
-        iou = _iou(box, boxes)
+        difficult = gts[img][1]
+        iou = overlaps[i]
         j = int(iou.argmax())
         if iou[j] < iou_thresh:
             fp[i] = 1
@@ -79,15 +82,13 @@ def voc_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: lis
     for cat in coco_gt.getCatIds():
         by_image = defaultdict(list)
         for ann in coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=list(ids), catIds=[cat])):
-            x, y, w, h = ann["bbox"]
-            by_image[ann["image_id"]].append(([x, y, x + w, y + h], bool(ann.get("iscrowd", 0))))
+            by_image[ann["image_id"]].append((xywh_to_xyxy(ann["bbox"]), bool(ann.get("iscrowd", 0))))
         for img, rows in by_image.items():
             gts[cat][img] = (np.array([r[0] for r in rows], dtype=np.float64), np.array([r[1] for r in rows]))
     dets: dict[int, list] = defaultdict(list)
     for d in detections:
         if d["image_id"] in ids:
-            x, y, w, h = d["bbox"]
-            dets[d["category_id"]].append((d["score"], d["image_id"], np.array([x, y, x + w, y + h])))
+            dets[d["category_id"]].append((d["score"], d["image_id"], np.array(xywh_to_xyxy(d["bbox"]), np.float64)))
     per_class = {}
     for cat in coco_gt.getCatIds():
         ap07, ap = _class_ap(gts.get(cat, {}), dets.get(cat, []), iou_thresh)

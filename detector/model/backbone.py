@@ -11,7 +11,7 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.ops import FrozenBatchNorm2d
 
-from detector.engine.checkpoint import load_plain
+from detector.core.checkpoint import load_plain
 
 RESNET_CHANNELS = {  # output channels of C3, C4, C5
     "resnet18": (128, 256, 512),

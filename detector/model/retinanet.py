@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from detector.config import ModelConfig
+from detector.core.config import ModelConfig
 from detector.model.anchors import AnchorGenerator
 from detector.model.backbone import FPN, ResNetBody, load_backbone_weights
 from detector.model.heads import Subnet, prior_bias
@@ -18,7 +18,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class RetinaNet(nn.Module):
     """Dense one-stage detector. ``forward`` returns the same predictions in train and eval mode;
-    the loss (``detector.losses``) and post-processing (``detector.postprocess``) are separate.
+    the loss (``detector.losses.criterion``) and post-processing (``detector.inference.postprocess``) are separate.
     """
 
     def __init__(self, body: ResNetBody, fpn: FPN, anchor_generator: AnchorGenerator, num_classes: int,

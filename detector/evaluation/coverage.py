@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from detector.boxes import BACKGROUND, IGNORE, Matcher, pairwise_iou
-from detector.config import AnchorConfig, AugmentConfig, MatcherConfig
+from detector.core.boxes import BACKGROUND, IGNORE, Matcher, pairwise_iou
+from detector.core.config import AnchorConfig, AugmentConfig, MatcherConfig
 from detector.data.coco import CocoDetection
 from detector.data.transforms import resize_scale
 from detector.model.anchors import AnchorGenerator

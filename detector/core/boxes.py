@@ -1,4 +1,6 @@
-"""Box geometry: batched IoU, the anchor-relative box coder, and IoU matching with named sentinels.
+"""Box geometry: formats, batched IoU, the anchor-relative box coder, and IoU matching with named
+sentinels. The one home of box arithmetic: tensors convert with ``torchvision.ops.box_convert``;
+annotation rows (Python lists) with ``xywh_to_xyxy`` / ``xyxy_to_xywh`` / ``cxcywh_to_xywh`` here.
 
 Everything here works on whole batches: ground truth is padded to (N, M, 4) with a validity mask so
 that one IoU call and one argmax match every anchor of every image.
@@ -7,6 +9,7 @@ that one IoU call and one argmax match every anchor of every image.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -14,6 +17,24 @@ from torch import Tensor
 # Match results for an anchor that is not assigned to any ground-truth box.
 BACKGROUND = -1  # IoU < bg_iou with every box: trained as negative for every class
 IGNORE = -2  # in the ambiguous band or covered by a crowd box: excluded from the loss
+
+
+def xywh_to_xyxy(box: Sequence[float]) -> list[float]:
+    """One COCO box [x, y, w, h] -> [x0, y0, x1, y1]."""
+    x, y, w, h = box
+    return [x, y, x + w, y + h]
+
+
+def xyxy_to_xywh(box: Sequence[float]) -> list[float]:
+    """One [x0, y0, x1, y1] box -> COCO [x, y, w, h]."""
+    x0, y0, x1, y1 = box
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def cxcywh_to_xywh(box: Sequence[float], width: float = 1.0, height: float = 1.0) -> list[float]:
+    """One centre box [cx, cy, w, h] (YOLO: fractions of the image) -> [x, y, w, h] scaled by the image size."""
+    cx, cy, w, h = box
+    return [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
 
 
 def box_area(boxes: Tensor) -> Tensor:
@@ -43,6 +64,14 @@ def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
     inter = pairwise_intersection(a, b)
     union = (box_area(a)[..., :, None] + box_area(b)[..., None, :]).sub_(inter)
     return inter.div_(union.clamp_(min=torch.finfo(inter.dtype).tiny))
+
+
+def elementwise_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU of matching rows: a, b (P, 4) xyxy -> (P,)."""
+    lt = torch.maximum(a[:, :2], b[:, :2])
+    rb = torch.minimum(a[:, 2:], b[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=1)
+    return inter / (box_area(a) + box_area(b) - inter).clamp(min=1e-12)
 
 
 class BoxCoder:

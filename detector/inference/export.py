@@ -4,7 +4,7 @@ The exported graph is the network: images (N, 3, H, W) RGB in [0, 1] (N dynamic;
 129 px with ``augment.resize=shortest_edge``, else image_size) ->
 ``cls_logits`` (N, A, K), ``box_deltas`` (N, A, 4), ``anchors`` (A, 4) and ``anchors_per_level``
 (5,) int64. Post-processing (score threshold, per-level top-k, box decoding, class-wise NMS) is a
-separate step, the same ``detector.postprocess.PostProcessor`` PyTorch inference uses, so both
+separate step, the same ``detector.inference.postprocess.PostProcessor`` PyTorch inference uses, so both
 paths give the same detections. ``OnnxDetector`` does pre-processing (the evaluation letterbox),
 the ONNX Runtime call and that post-processing for you.
 """
@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from detector.data.transforms import Letterbox
-from detector.engine.restore import Detector
-from detector.postprocess import PostProcessor
+from detector.inference.detector import Detector
+from detector.inference.postprocess import PostProcessor
 
 OUTPUT_NAMES = ["cls_logits", "box_deltas", "anchors", "anchors_per_level"]
 MIN_DYNAMIC_SIZE = 129
@@ -98,7 +98,7 @@ def torch_detections(detector: Detector, letterbox: Letterbox, image: np.ndarray
     tensor, scale = prepare(letterbox, image)
     with torch.no_grad():
         raw = detector.model(tensor[None])
-    return detector.postprocess(raw, torch.tensor([image.shape[:2]]), torch.tensor([scale]))[0]
+    return detector.inference.postprocess(raw, torch.tensor([image.shape[:2]]), torch.tensor([scale]))[0]
 
 
 class OnnxDetector:
@@ -109,7 +109,7 @@ class OnnxDetector:
 
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.letterbox = Letterbox(detector.cfg.augment, train=False)
-        self.postprocess: PostProcessor = detector.postprocess
+        self.postprocess: PostProcessor = detector.inference.postprocess
 
     def run(self, images: Tensor) -> dict[str, Any]:
         """images (N, 3, H, W) in [0, 1] -> the raw ``preds`` dict."""

@@ -9,21 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss
 
-from detector.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, box_area
-from detector.cls_losses import GHMC, ohem_keep, quality_focal_loss
-from detector.config import LossConfig, MatcherConfig
-from detector.engine.distributed import mean_over_ranks
+from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, elementwise_iou
+from detector.losses.classification import GHMC, ohem_keep, quality_focal_loss
+from detector.core.config import LossConfig, MatcherConfig
+from detector.core.distributed import mean_over_ranks
 
 
 CLS_LOSSES = ("focal", "bce", "balanced_ce", "ohem", "ghm", "qfl")
-
-
-def box_iou_pairs(a: Tensor, b: Tensor) -> Tensor:
-    """IoU of matching rows: a, b (P, 4) xyxy -> (P,)."""
-    lt = torch.maximum(a[:, :2], b[:, :2])
-    rb = torch.minimum(a[:, 2:], b[:, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=1)
-    return inter / (box_area(a) + box_area(b) - inter).clamp(min=1e-12)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -177,7 +169,7 @@ class RetinaNetLoss:
         pos_deltas = deltas[positive]
         if self.cls_loss == "qfl":  # soft target: IoU of the (detached) predicted box with its truth
             with torch.no_grad():
-                iou = box_iou_pairs(self.coder.decode(pos_deltas.detach(), pos_anchors), matched_boxes)
+                iou = elementwise_iou(self.coder.decode(pos_deltas.detach(), pos_anchors), matched_boxes)
             cls_targets = cls_targets.clone()
             cls_targets[positive] *= iou[:, None]
         loss_cls, per_elem = self._classification(logits, cls_targets, positive, matches != IGNORE, normalizer)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from detector.engine.checkpoint import CheckpointError, load_plain
+from detector.core.checkpoint import CheckpointError, load_plain
 
 # torchvision RetinaNet key -> ours; "{tower}" is filled in per head depth and norm
 _TORCHVISION_RULES = [

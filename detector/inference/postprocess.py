@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
-from detector.boxes import BoxCoder
-from detector.config import InferenceConfig
+from detector.core.boxes import BoxCoder
+from detector.core.config import InferenceConfig
 
 
 class PostProcessor:

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 
-from detector.boxes import BoxCoder
-from detector.config import Config, apply_overrides, from_dict
-from detector.engine.checkpoint import CheckpointError, load_checkpoint
-from detector.engine.device import amp_dtype, resolve_device
+from detector.core.boxes import BoxCoder
+from detector.core.config import Config, apply_overrides, from_dict
+from detector.core.checkpoint import CheckpointError, load_checkpoint
+from detector.core.device import amp_dtype, resolve_device
 from detector.model.retinanet import RetinaNet, build_model
-from detector.postprocess import PostProcessor, build_postprocessor
+from detector.inference.postprocess import PostProcessor, build_postprocessor
 
 
 @dataclass
