@@ -21,13 +21,13 @@ import torch
 from torchvision.io import write_png
 from torchvision.utils import draw_bounding_boxes
 
-from detector.evaluation.coverage import (anchor_override, dataset_boxes, feature_sizes, format_coverage, measure,
+from detector.evaluation.coverage import (anchor_override, dataset_boxes, format_coverage, measure,
                                         suggest)
-from detector.core.boxes import Matcher, pairwise_iou
+from detector.core.boxes import build_matcher, pairwise_iou
 from detector.core.config import Config, ConfigError, load_config
 from detector.data.build import build_dataset
 from detector.evaluation.draw import to_uint8
-from detector.model.anchors import AnchorGenerator
+from detector.model.anchors import build_anchor_generator, feature_sizes
 
 DEFAULT_CONFIG = "configs/shapes_focal.yaml"
 
@@ -35,9 +35,8 @@ DEFAULT_CONFIG = "configs/shapes_focal.yaml"
 def draw(cfg: Config, split: str, image_ids: list[int], out: Path) -> None:
     """Covered boxes green, uncovered red, positive anchors yellow, on the model-input image."""
     dataset = build_dataset(cfg, split, train_transforms=False)
-    a = cfg.model.anchors
-    generator = AnchorGenerator(a.sizes, a.scales, a.ratios, torchvision_compat=a.torchvision_compat)
-    matcher = Matcher(cfg.matcher.fg_iou, cfg.matcher.bg_iou, cfg.matcher.allow_low_quality)
+    generator = build_anchor_generator(cfg.model.anchors)
+    matcher = build_matcher(cfg.matcher)
     out.mkdir(parents=True, exist_ok=True)
     index_of = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
     for image_id in image_ids:

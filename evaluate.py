@@ -17,45 +17,27 @@ import sys
 from pathlib import Path
 
 import torch
+from pycocotools.coco import COCO
 
 from detector.analysis.report import imbalance_report
-from detector.core.config import Config, ConfigError, apply_overrides
-from detector.data.build import build_dataset
-from detector.data.coco import CocoDetection, load_coco
 from detector.core.checkpoint import CheckpointError
-from detector.inference.detector import Detector, load_detector
-from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
-from detector.evaluation.compare import compare_table, read_json
-from detector.evaluation.evaluator import EvalResult, evaluate_dataset
+from detector.core.config import Config, ConfigError, apply_overrides
+from detector.core.io import read_json
+from detector.data.coco import CocoDetection, load_coco
+from detector.evaluation.compare import compare_table
+from detector.evaluation.evaluator import EvalResult, evaluate_checkpoint, score_results
 from detector.evaluation.scores import format_report, score_report
-from detector.evaluation.voc_eval import voc_evaluate
+from detector.inference.detector import Detector
 
 
-def evaluate_checkpoint(args: argparse.Namespace) -> tuple[EvalResult, CocoDetection, Detector]:
-    def point_at_data(cfg: Config) -> None:
-        if args.images:
-            cfg.data.val_images = args.images
-        if args.annotations:
-            cfg.data.val_annotations = args.annotations
-    det = load_detector(args.checkpoint, args.overrides, point_at_data)
-    dataset = build_dataset(det.cfg, "val")
-    if dataset.cat_ids != det.cat_ids:
-        raise ValueError(f"'{dataset.ann_file}' has category ids {dataset.cat_ids}, the checkpoint was "
-                         f"trained on {det.cat_ids}")
-    result = evaluate_dataset(det.model, det.postprocess, dataset, det.cfg.train.batch_size,
-                              det.cfg.train.num_workers, det.device, det.amp_dtype,
-                              backend=det.cfg.evaluation.backend, confusion_score=det.cfg.evaluation.confusion_score)
-    return result, dataset, det
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="checkpoint to evaluate (last.pt or best.pt)")
-    parser.add_argument("--images", help="image folder of a COCO-format set (default: the config's val split)")
-    parser.add_argument("--annotations", help="COCO-format annotation JSON (ground truth)")
+    parser.add_argument("--images", help="image folder of the evaluation set (default: the config's val split)")
+    parser.add_argument("--annotations", help="its annotations (COCO JSON, or the checkpoint's data format)")
     parser.add_argument("--detections", help="COCO results JSON to score against --annotations")
-    parser.add_argument("--output", help="folder for detections.json and metrics.json "
-                                         "(default: the checkpoint's folder)")
+    parser.add_argument("--output", help="folder for detections.json, eval_metrics.json and the figures "
+                                         "(default: the checkpoint's or detections file's folder)")
     parser.add_argument("--scores", action="store_true",
                         help="also report score quantiles of true, cross-class and other false positives")
     parser.add_argument("--imbalance", action="store_true",
@@ -64,55 +46,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="run folders or metrics JSON files")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
+    if not (args.compare or args.checkpoint or args.detections):
+        parser.error("give --checkpoint, --detections with --annotations, or --compare")
+    if args.detections and not args.annotations:
+        parser.error("--detections needs --annotations (the ground truth)")
+    return args
+
+
+def score_file(args: argparse.Namespace) -> tuple[EvalResult, COCO, Path]:
+    """--detections: a results file against COCO ground truth."""
+    detections = read_json(args.detections, "detections file")
+    if not isinstance(detections, list):
+        raise ValueError(f"detections file '{args.detections}' must hold a list of COCO results")
+    coco_gt = load_coco(args.annotations)
+    backend = apply_overrides(Config(), args.overrides).evaluation.backend
+    return score_results(coco_gt, detections, backend), coco_gt, Path(args.output or Path(args.detections).parent)
+
+
+def report(args: argparse.Namespace, result: EvalResult, coco_gt: COCO, out_dir: Path,
+           det: Detector | None = None, dataset: CocoDetection | None = None) -> None:
+    """Print the tables and write eval_metrics.json (+ detections.json and figures for a checkpoint)."""
+    print(result.table())
+    if args.scores:
+        print(format_report(score_report(coco_gt, result.results)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.imbalance:
+        print(imbalance_report(coco_gt, result.results, out_dir / "imbalance", det, dataset))
+    (out_dir / "eval_metrics.json").write_text(json.dumps(result.metrics(), indent=1))
+    print(f"wrote {out_dir / 'eval_metrics.json'}")
+    if det is not None:
+        (out_dir / "detections.json").write_text(json.dumps(result.results))
+        result.save_figures(out_dir)
+        print(f"wrote {out_dir / 'detections.json'}, {out_dir / 'pr_curves.png'} and {out_dir / 'confusion_matrix.png'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     try:
         if args.compare:
             print(compare_table(args.compare))
-            return 0
-        if args.detections:
-            if not args.annotations:
-                raise ValueError("--detections needs --annotations (the ground truth)")
-            detections = _read_detections(args.detections)
-            coco_gt = load_coco(args.annotations)
-            backend = apply_overrides(Config(), args.overrides).evaluation.backend
-            stats, per_class, _ = coco_evaluate(coco_gt, detections, backend=backend)
-            voc = voc_evaluate(coco_gt, detections)
-            results, det, dataset = None, None, None
-            out_dir = Path(args.output or Path(args.detections).parent)
-        elif args.checkpoint:
-            result, dataset, det = evaluate_checkpoint(args)
-            coco_gt = dataset.coco
-            stats, per_class, voc, results = result.stats, result.per_class, result.voc, result.results
-            detections = results
-            out_dir = Path(args.output or Path(args.checkpoint).parent)
-            result.save_figures(out_dir)
-            print(f"wrote {out_dir / 'pr_curves.png'} and {out_dir / 'confusion_matrix.png'}")
+        elif args.detections:
+            report(args, *score_file(args))
         else:
-            parser.error("give --checkpoint, --detections with --annotations, or --compare")
+            result, dataset, det = evaluate_checkpoint(args.checkpoint, args.overrides, args.images or "",
+                                                       args.annotations or "")
+            report(args, result, dataset.coco, Path(args.output or Path(args.checkpoint).parent), det, dataset)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_table(stats, per_class, voc))
-    if args.scores:
-        print(format_report(score_report(coco_gt, detections)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if args.imbalance:
-        print(imbalance_report(coco_gt, detections, out_dir / "imbalance", det, dataset))
-    _write_outputs(out_dir, metrics_dict(stats, per_class, voc), results)
     return 0
-
-
-def _write_outputs(out_dir: Path, metrics: dict, results: list | None) -> None:
-    if results is not None:
-        (out_dir / "detections.json").write_text(json.dumps(results))
-    (out_dir / "eval_metrics.json").write_text(json.dumps(metrics, indent=1))
-    print(f"wrote {out_dir / 'eval_metrics.json'}" + (f" and {out_dir / 'detections.json'}" if results else ""))
-
-
-def _read_detections(path: str) -> list:
-    data = read_json(path, "detections file")
-    if not isinstance(data, list):
-        raise ValueError(f"detections file '{path}' must hold a list of COCO results")
-    return data
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def compare(onnx_path: Path, detector: Detector, images: list[Path]) -> dict[str
     worst, same_labels = 0.0, True
     for path in images:
         image = load_rgb(path)
-        ours = torch_detections(detector, runner.letterbox, image)
+        ours = torch_detections(detector, runner.transform, image)
         theirs = runner(image)
         same_labels &= torch.equal(ours["labels"], theirs["labels"])
         if same_labels and len(ours["boxes"]):

@@ -17,60 +17,14 @@ copies the tables and every run's metrics.json / config.yaml / train_log.jsonl t
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from torch.utils.tensorboard import SummaryWriter
+from detector.analysis.sweep import aggregate, expand, log_hparams, parse_grid, publish, run_one, write_tables
 
-from detector.analysis.sweep import Run, aggregate, expand, parse_grid, write_tables
-
-
-def run_one(run: Run, config: str, fixed: list[str], threads: int) -> str:
-    """Train one run in a subprocess; returns 'done', 'skipped' or 'failed'."""
-    if run.done:
-        return "skipped"
-    run.folder.mkdir(parents=True, exist_ok=True)
-    (run.folder / "FAILED").unlink(missing_ok=True)
-    cmd = [sys.executable, "train.py", "--config", config, *fixed, *run.overrides, f"name={run.cell}"]
-    if run.started:
-        cmd.append("--resume")
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with (run.folder / "train.log").open("a") as log:
-        log.write(" ".join(cmd) + "\n")
-        log.flush()
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
-    if code != 0:
-        (run.folder / "FAILED").write_text(f"exit code {code}; see train.log\n")
-        return "failed"
-    return "done"
-
-
-def publish(runs: list[Run], study_dir: Path, dest: Path) -> None:
-    """The study's small files under ``dest`` with the same relative layout, so table links work."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("results.md", "results.csv"):
-        shutil.copy2(study_dir / name, dest / name)
-    for run in runs:
-        for name in ("metrics.json", "config.yaml", "train_log.jsonl", "FAILED"):
-            if (run.folder / name).is_file():
-                target = dest / run.folder.relative_to(study_dir) / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(run.folder / name, target)
-
-
-def log_hparams(runs: list[Run], study_dir: Path) -> None:
-    with SummaryWriter(str(study_dir / "hparams")) as writer:
-        for run in runs:
-            if run.done:
-                metrics = json.loads((run.folder / "metrics.json").read_text())
-                hparams = {k: v for k, v in run.assignment} | {"seed": run.seed}
-                writer.add_hparams(hparams, {f"hparam/{k}": metrics[k] for k in ("AP", "AP50", "AP75", "APs")},
-                                   run_name=f"{run.cell}_seed{run.seed}")
+TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"  # wherever the study is started from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = [r for r in runs if not r.done]
         print(f"{len(runs)} runs ({len(runs) - len(todo)} already finished), {args.parallel} at a time")
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            for run, status in zip(todo, pool.map(lambda r: run_one(r, args.config, fixed, threads), todo)):
+            for run, status in zip(todo, pool.map(lambda r: run_one(r, TRAIN_SCRIPT, args.config, fixed, threads), todo)):
                 print(f"{status}: {run.folder}")
     study_dir.mkdir(parents=True, exist_ok=True)
     rows = aggregate(runs, axes, study_dir)

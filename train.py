@@ -17,7 +17,8 @@ from detector.core.config import ConfigError, load_config
 from detector.core.checkpoint import CheckpointError
 from detector.core.distributed import init_distributed, shutdown
 from detector.core.signals import TrainingInterrupted
-from detector.engine.trainer import NonFiniteLossError, Trainer, run_dir_of
+from detector.engine.setup import build_trainer, run_dir_of
+from detector.engine.trainer import NonFiniteLossError
 
 DEFAULT_CONFIG = "configs/shapes_focal.yaml"
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = args.overrides + ([f"model.init_from={args.init_from}"] if args.init_from else [])
         cfg = load_config(args.config, overrides)
-        trainer = Trainer.build(cfg, initialise=not args.resume)
+        trainer = build_trainer(cfg, initialise=not args.resume)
         if args.resume:
             trainer.resume(run_dir_of(cfg) / "last.pt")
         if info.main:

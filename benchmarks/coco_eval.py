@@ -1,6 +1,6 @@
 """COCO evaluation time, pycocotools vs faster-coco-eval, on the same ground truth and detections.
 
-    python benchmarks/coco_eval.py --images 3000 --boxes 5 --dets 64
+    python -m benchmarks.coco_eval --images 3000 --boxes 5 --dets 64
 
 Builds a random COCO set (3 classes, ``--boxes`` per image) and ``--dets`` noisy detections per
 image (jittered copies of the ground truth, a third with the wrong class), then times the same
@@ -14,16 +14,13 @@ import argparse
 import contextlib
 import io
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 from pycocotools.coco import COCO
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.setups import median_times  # noqa: E402
-from detector.evaluation.coco_eval import STAT_KEYS, coco_evaluate  # noqa: E402
+from benchmarks.setups import median_times
+from detector.evaluation.coco_eval import STAT_KEYS, coco_evaluate
 
 
 def random_set(num_images: int, boxes: int, dets: int, seed: int = 0) -> tuple[COCO, list[dict]]:

@@ -1,7 +1,7 @@
 """Data pipeline throughput (decode + augment + collate) against the model's training rate.
 
-    python benchmarks/data_pipeline.py                       # configs/shapes_focal.yaml
-    python benchmarks/data_pipeline.py --config configs/shapes_focal.yaml --batches 60 train.num_workers=2
+    python -m benchmarks.data_pipeline                       # configs/shapes_focal.yaml
+    python -m benchmarks.data_pipeline --config configs/shapes_focal.yaml --batches 60 train.num_workers=2
 
 Iterates the training loader exactly as the trainer builds it (configured workers and batch size)
 with no model attached, and compares with the model's training throughput measured the same way
@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.setups import median_times, random_batch  # noqa: E402
-from benchmarks.train_step import ours_step  # noqa: E402
-from detector.core.config import load_config  # noqa: E402
-from detector.data.build import build_dataset, build_loader  # noqa: E402
+from benchmarks.setups import median_times, random_batch
+from benchmarks.train_step import ours_step
+from detector.core.config import load_config
+from detector.data.build import build_dataset, build_loader
 
 
 def loader_rate(cfg, batches: int) -> float:

@@ -1,6 +1,6 @@
 """Inference throughput including post-processing, ours vs torchvision's RetinaNet, same process.
 
-    python benchmarks/inference.py --setup default --reps 5
+    python -m benchmarks.inference --setup default --reps 5
 
 Ours: model forward + PostProcessor (batched top-k, one batched_nms for the batch). torchvision:
 ``model.eval()(images)``, which includes its transform and per-image post-processing. The score
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config  # noqa: E402
-from detector.core.boxes import BoxCoder  # noqa: E402
-from detector.inference.postprocess import PostProcessor  # noqa: E402
+from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config
+from detector.core.boxes import BoxCoder
+from detector.inference.postprocess import PostProcessor
 
 
 def main() -> None:

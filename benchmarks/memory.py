@@ -1,7 +1,7 @@
 """Peak training memory, ours vs torchvision's RetinaNet at the same architecture and settings.
 
-    python benchmarks/memory.py --setup default
-    python benchmarks/memory.py --setup r50-512-b2 --steps 3
+    python -m benchmarks.memory --setup default
+    python -m benchmarks.memory --setup r50-512-b2 --steps 3
 
 Each contender runs in its own fresh process (a process's peak cannot be reset on CPU): build the
 model and batch, record resident memory, run ``--steps`` training steps, and report the peak
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.setups import SETUPS, random_batch, setup_config  # noqa: E402
-from benchmarks.train_step import ours_step, torchvision_step  # noqa: E402
+from benchmarks.setups import SETUPS, random_batch, setup_config
+from benchmarks.train_step import ours_step, torchvision_step
+
+ROOT = Path(__file__).resolve().parents[1]  # the workers run as "python -m benchmarks.memory" from here
 
 
 def current_rss_mib() -> float:
@@ -63,9 +64,9 @@ def main() -> None:
         return
     peaks = {}
     for who in ("ours", "torchvision"):
-        cmd = [sys.executable, __file__, "--worker", who, "--setup", args.setup, "--steps", str(args.steps),
+        cmd = [sys.executable, "-m", "benchmarks.memory", "--worker", who, "--setup", args.setup, "--steps", str(args.steps),
                "--amp", args.amp, "--device", args.device] + (["--channels-last"] if args.channels_last else [])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
         peaks[who] = float(out.strip().splitlines()[-1])
     print(json.dumps({
         "benchmark": "memory", "setup": args.setup, "device": args.device, "amp": args.amp,

@@ -1,7 +1,7 @@
 """Where our training step spends its time, phase by phase, and how much compute it achieves.
 
-    python benchmarks/phases.py --setup default
-    python benchmarks/phases.py --setup r18-256-b4 --image-size 768 --boxes 25   # ~110k anchors per image
+    python -m benchmarks.phases --setup default
+    python -m benchmarks.phases --setup r18-256-b4 --image-size 768 --boxes 25   # ~110k anchors per image
 
 Phases: backbone+FPN forward, heads forward, the criterion (anchor matching + target encoding +
 both losses; matching is also timed alone), backward, optimizer, post-processing (inference on the
@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.setups import SETUPS, build_ours, random_batch, setup_config  # noqa: E402
-from detector.core.boxes import BoxCoder  # noqa: E402
-from detector.losses.criterion import build_criterion  # noqa: E402
-from detector.inference.postprocess import build_postprocessor  # noqa: E402
+from benchmarks.setups import SETUPS, build_ours, random_batch, setup_config
+from detector.core.boxes import BoxCoder
+from detector.losses.criterion import build_criterion
+from detector.inference.postprocess import build_postprocessor
 
 
 class Clock:
@@ -77,13 +74,9 @@ def main() -> None:
 
     def step(timed: bool) -> None:
         clock.start()
-        x = (images - model.pixel_mean) / model.pixel_std
-        feats = model.fpn(model.body(x))
+        feats = model.features(images)
         clock.lap("backbone_fpn")
-        hw = [tuple(f.shape[-2:]) for f in feats]
-        preds = {"cls_logits": model.cls_head(feats), "box_deltas": model.box_head(feats),
-                 "anchors": model.anchor_generator(hw, device),
-                 "anchors_per_level": [h * w * model.anchor_generator.num_anchors_per_location for h, w in hw]}
+        preds = model.heads(images, feats)
         clock.lap("heads")
         with torch.no_grad():
             criterion.matcher(preds["anchors"], targets["boxes"], targets["valid"], targets["crowd"])

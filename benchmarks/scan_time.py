@@ -1,8 +1,8 @@
 """Wall time of the pre-training data scan (read annotations, decode every image, judge boxes),
 cold (empty cache) and cached (second run), on the raccoon set and on a large synthetic set.
 
-    python benchmarks/scan_time.py                      # raccoon + 10 000 synthetic images
-    python benchmarks/scan_time.py --synthetic 2000 --no-raccoon
+    python -m benchmarks.scan_time                      # raccoon + 10 000 synthetic images
+    python -m benchmarks.scan_time --synthetic 2000 --no-raccoon
 
 The synthetic set (192 px PNGs, COCO JSON) is generated once under /tmp (not timed). Prints JSON
 with the machine's CPU model, core count and whether it has AVX-512.
@@ -14,16 +14,14 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.core.config import Config, load_config  # noqa: E402
-from detector.data.build import configured_splits, prepare_data  # noqa: E402
-from detector.data.synthetic import ensure_synthetic  # noqa: E402
+from detector.core.config import Config, load_config
+from detector.data.build import configured_splits, prepare_data
+from detector.data.synthetic import ensure_synthetic
 
 
 def cpu() -> dict[str, object]:

@@ -1,7 +1,7 @@
 """Training-step throughput, ours vs torchvision's RetinaNet at the same architecture, same process.
 
-    python benchmarks/train_step.py --setup default --reps 5
-    python benchmarks/train_step.py --setup r18-256-b4 --amp bf16 --channels-last
+    python -m benchmarks.train_step --setup default --reps 5
+    python -m benchmarks.train_step --setup r18-256-b4 --amp bf16 --channels-last
 
 Each contender runs forward + loss + backward + SGD step on the same random batch (20 boxes per
 image), alternated after a warm-up; the median step time is reported as images/s. Prints JSON.
@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config  # noqa: E402
-from detector.losses.criterion import build_criterion  # noqa: E402
+from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config
+from detector.losses.criterion import build_criterion
 
 
 def autocast(amp: str, device: torch.device):

@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.core.config import load_config  # noqa: E402
 from detector.core.distributed import init_distributed, shutdown  # noqa: E402
-from detector.engine.trainer import Trainer  # noqa: E402
+from detector.engine.setup import build_trainer  # noqa: E402
 
 if __name__ == "__main__":
     config, steps, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     info = init_distributed()
-    trainer = Trainer.build(load_config(config, []))
+    trainer = build_trainer(load_config(config, []))
     trainer.fit(until=steps)
     stats = trainer.evaluate().stats
     torch.save({"model": trainer.model.state_dict(), "stats": stats, "world": info.world},

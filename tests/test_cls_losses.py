@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from detector.core.boxes import BoxCoder, Matcher
-from detector.losses.classification import GHMC, ohem_keep, quality_focal_loss
-from detector.losses.criterion import CLS_LOSSES, RetinaNetLoss, sigmoid_focal_loss
+from detector.core.config import ConfigError, LossConfig, MatcherConfig
+from detector.losses.classification import CLASSIFICATION_LOSSES, GHMC
+from detector.losses.criterion import RetinaNetLoss, build_criterion, classification_loss
+from detector.losses.functional import ohem_keep, quality_focal_loss, sigmoid_focal_loss
 
 
 def test_quality_focal_loss_is_the_gfl_formula():
@@ -28,7 +30,7 @@ def test_ghm_c_is_the_paper_formula():
     targets = (torch.rand(2, 5, 3) < 0.2).float()
     valid = torch.ones(2, 5, 1, dtype=torch.bool)
     valid[1, 4] = False  # an ignored anchor: no weight, not counted in N
-    loss, _ = GHMC(bins=4, momentum=0.0)(logits, targets, valid)
+    loss, _ = GHMC(ghm_bins=4, ghm_momentum=0.0).loss(logits, targets, valid)
     # by hand: g = |p - y|, R = elements in g's bin, GD = R * M, beta = N / GD, L = sum(beta CE) / N
     g = (torch.sigmoid(logits) - targets).abs()[valid.expand_as(logits)]
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")[valid.expand_as(logits)]
@@ -40,7 +42,7 @@ def test_ghm_c_is_the_paper_formula():
 
 
 def test_ghm_c_momentum_averages_the_histogram():
-    ghm = GHMC(bins=2, momentum=0.5)
+    ghm = GHMC(ghm_bins=2, ghm_momentum=0.5)
     valid = torch.ones(1, 2, 1, dtype=torch.bool)
     ghm.weights(torch.tensor([[[-9.0], [-9.0]]]), torch.zeros(1, 2, 1), valid)  # both easy: bin 0
     w = ghm.weights(torch.tensor([[[9.0], [-9.0]]]), torch.zeros(1, 2, 1), valid)  # one hard, one easy
@@ -59,7 +61,7 @@ def test_ohem_keeps_positives_and_the_hardest_negatives_per_image():
     assert keep[1].tolist() == [False, False, False, False, True, True, True]
 
 
-@pytest.mark.parametrize("cls_loss", CLS_LOSSES)
+@pytest.mark.parametrize("cls_loss", sorted(CLASSIFICATION_LOSSES))
 def test_every_variant_trains_through_the_criterion(cls_loss):
     torch.manual_seed(0)
     anchors = torch.tensor([[0.0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 30, 30]])
@@ -67,7 +69,7 @@ def test_every_variant_trains_through_the_criterion(cls_loss):
     deltas = (torch.randn(2, 4, 4) * 0.1).requires_grad_()
     targets = {"boxes": torch.tensor([[[0.0, 0, 10, 11]], [[21, 20, 30, 30]]]), "labels": torch.tensor([[2], [0]]),
                "valid": torch.ones(2, 1, dtype=torch.bool), "crowd": torch.zeros(2, 1, dtype=torch.bool)}
-    crit = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), cls_loss=cls_loss)
+    crit = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), classification_loss(cls_loss))
     losses, stats = crit({"cls_logits": logits, "box_deltas": deltas, "anchors": anchors}, targets)
     assert all(math.isfinite(v.item()) for v in losses.values()) and losses["loss_cls"] > 0
     sum(losses.values()).backward()
@@ -80,6 +82,21 @@ def test_balanced_ce_is_focal_with_gamma_zero():
              "anchors": torch.tensor([[0.0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30], [0, 0, 30, 30]])}
     targets = {"boxes": torch.tensor([[[0.0, 0, 10, 10]]]), "labels": torch.tensor([[1]]),
                "valid": torch.ones(1, 1, dtype=torch.bool), "crowd": torch.zeros(1, 1, dtype=torch.bool)}
-    a, _ = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), cls_loss="balanced_ce", alpha=0.75)(preds, targets)
-    b, _ = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), cls_loss="focal", alpha=0.75, gamma=0.0)(preds, targets)
+    a, _ = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), classification_loss("balanced_ce", alpha=0.75))(preds, targets)
+    b, _ = RetinaNetLoss(Matcher(), BoxCoder([1.0] * 4), classification_loss("focal", alpha=0.75, gamma=0.0))(preds, targets)
     torch.testing.assert_close(a["loss_cls"], b["loss_cls"])
+
+
+def test_each_loss_takes_only_its_own_parameters():
+    assert classification_loss("focal", alpha=0.5, gamma=1.0).gamma == 1.0
+    with pytest.raises(ConfigError, match="loss.cls=bce does not use loss.gamma .it takes no parameters"):
+        classification_loss("bce", gamma=1.0)
+    with pytest.raises(ConfigError, match="loss.cls 'fcoal' is not one of"):
+        classification_loss("fcoal")
+    # from config: a parameter of another loss left at its default is fine, changed it is an error
+    assert build_criterion(LossConfig(cls="ohem", ohem_ratio=2.0), MatcherConfig()).classification.ratio == 2.0
+    build_criterion(LossConfig(cls="bce"), MatcherConfig())
+    with pytest.raises(ConfigError, match=r"loss.cls=bce does not use loss.gamma=1.0"):
+        build_criterion(LossConfig(cls="bce", gamma=1.0), MatcherConfig())
+    with pytest.raises(ConfigError, match=r"loss.cls=balanced_ce does not use loss.gamma=0.0 .it takes loss.alpha"):
+        build_criterion(LossConfig(cls="balanced_ce", gamma=0.0), MatcherConfig())

@@ -27,7 +27,7 @@ def test_unknown_key_lists_valid_keys():
     ("solver.max_iters=1.5", "expected int"),
     ("solver.lr=fast", "expected float"),
     ("train.channels_last=1", "expected bool"),
-    ("loss.cls=softmax", "one of focal|bce"),
+    ("loss.box=iou", "one of smooth_l1|l1|giou"),
     ("model.anchors.sizes=[1, two, 3, 4, 5]", "model.anchors.sizes[1]"),
     ("solver=3", "is a section"),
 ])

@@ -3,9 +3,10 @@
 import torch
 
 import anchors
-from detector.evaluation.coverage import ImageBoxes, anchor_override, feature_sizes, measure, suggest
+from detector.evaluation.coverage import ImageBoxes, anchor_override, measure, suggest
+from detector.model.anchors import feature_sizes
 from detector.core.config import AnchorConfig, MatcherConfig, load_config
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 from tests.test_model import small_model_cfg
 from detector.model.retinanet import build_model
@@ -48,7 +49,7 @@ def test_cli_reports_and_draws(tmp_path, capsys):
 def test_training_warns_when_coverage_is_poor(tmp_path, capsys):
     cfg = tiny_config(tmp_path)
     cfg.model.anchors.sizes = [128.0, 256.0, 512.0, 1024.0, 2048.0]
-    Trainer.build(cfg)
+    build_trainer(cfg)
     assert "warning: anchors cover only" in capsys.readouterr().out
-    Trainer.build(tiny_config(tmp_path))
+    build_trainer(tiny_config(tmp_path))
     assert "warning" not in capsys.readouterr().out

@@ -8,7 +8,7 @@ from detector.core.config import AugmentConfig, SyntheticConfig
 from detector.data.build import build_dataset, collate
 from detector.data.coco import CocoDetection
 from detector.data.synthetic import ensure_synthetic, render_image
-from detector.data.transforms import Letterbox
+from detector.data.transforms import DetectionTransform
 from tests.conftest import tiny_config, write_coco
 
 
@@ -58,7 +58,7 @@ def test_coco_contract_non_contiguous_ids_and_degenerate_boxes(tmp_path):
 
 
 def test_letterbox_scales_boxes_and_pads():
-    lb = Letterbox(AugmentConfig(image_size=64, hflip_prob=0.0), train=True)
+    lb = DetectionTransform(AugmentConfig(image_size=64, hflip_prob=0.0), train=True)
     image = np.zeros((50, 100, 3), np.uint8)
     out, boxes, labels, crowd, scale = lb(image, np.array([[10, 10, 30, 20]], np.float32), np.array([2]),
                                           np.array([False]))
@@ -82,7 +82,7 @@ def test_dataset_items_and_collate(tmp_path):
 
 
 def test_shortest_edge_resize_caps_the_long_side():
-    lb = Letterbox(AugmentConfig(resize="shortest_edge", image_size=40, max_size=60, hflip_prob=0.0), train=False)
+    lb = DetectionTransform(AugmentConfig(resize="shortest_edge", image_size=40, max_size=60, hflip_prob=0.0), train=False)
     out, boxes, _, _, scale = lb(np.zeros((50, 100, 3), np.uint8), np.array([[10, 10, 30, 20]], np.float32),
                                  np.array([0]), np.array([False]))
     assert scale == 0.6 and out.shape == (3, 30, 60)  # 40/50 would make the long side 80 > 60

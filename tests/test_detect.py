@@ -7,13 +7,13 @@ from PIL import Image
 
 import detect
 from detector.core.checkpoint import save_checkpoint
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
 
 def test_detect_file_folder_and_list(tmp_path, capsys):
     cfg = tiny_config(tmp_path)
-    trainer = Trainer.build(cfg)
+    trainer = build_trainer(cfg)
     ckpt = tmp_path / "model.pt"
     save_checkpoint(trainer.state_dict(), ckpt)
     photos = tmp_path / "photos"
@@ -42,7 +42,7 @@ def test_detect_file_folder_and_list(tmp_path, capsys):
 
 def test_detect_bad_input_is_a_clear_error(tmp_path, capsys):
     cfg = tiny_config(tmp_path)
-    save_checkpoint(Trainer.build(cfg).state_dict(), tmp_path / "model.pt")
+    save_checkpoint(build_trainer(cfg).state_dict(), tmp_path / "model.pt")
     assert detect.main(["--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "nope")]) == 2
     assert "input '" in capsys.readouterr().err
     (tmp_path / "bad.jpg").write_text("text")

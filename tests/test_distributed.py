@@ -13,7 +13,7 @@ import torch
 from detector.core.config import save_yaml
 from detector.data.build import shard_order
 from detector.core.distributed import DistInfo
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
         assert torch.equal(value, rank1["model"][key]), key
     assert rank0["stats"] == rank1["stats"]  # evaluation gathered across ranks: same metrics on both
 
-    single = Trainer.build(ddp_config(tmp_path, "single"))
+    single = build_trainer(ddp_config(tmp_path, "single"))
     single.fit(until=STEPS)
     ddp_losses, one_losses = losses(tmp_path / "ddp"), losses(tmp_path / "single")
     assert len(ddp_losses) == len(one_losses) == STEPS
@@ -93,13 +93,13 @@ def test_train_py_under_torchrun_writes_once(tmp_path):
 def test_global_batch_must_divide_by_processes(tmp_path, monkeypatch):
     cfg = ddp_config(tmp_path, "bad")
     cfg.train.batch_size = 3
-    monkeypatch.setattr("detector.engine.trainer.current", lambda: DistInfo(rank=0, world=2))
+    monkeypatch.setattr("detector.engine.setup.current", lambda: DistInfo(rank=0, world=2))
     with pytest.raises(ValueError, match="train.batch_size 3 is the global batch.*2 processes"):
-        Trainer.build(cfg)
+        build_trainer(cfg)
 
 
 def test_sync_bn_on_cpu_is_a_clear_error(tmp_path):
     cfg = ddp_config(tmp_path, "sync")
     cfg.train.sync_bn, cfg.train.device = True, "cpu"
     with pytest.raises(ValueError, match="train.sync_bn needs CUDA"):
-        Trainer.build(cfg)
+        build_trainer(cfg)

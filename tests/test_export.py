@@ -9,7 +9,7 @@ import torch
 import export
 from detector.data.images import load_rgb
 from detector.inference.detector import load_detector
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from detector.inference.export import ExportableRetinaNet, OnnxDetector, as_preds, torch_detections
 from tests.conftest import tiny_config
 
@@ -24,7 +24,7 @@ def trained(tmp_path_factory):
     cfg.solver.max_iters, cfg.solver.lr, cfg.solver.warmup_iters = 12, 0.01, 1
     # GroupNorm's 32 groups need > 1 value each: 64 channels, since P7 of a 96 px image is 1 x 1
     cfg.model.head.norm, cfg.model.fpn_channels = "gn", 64
-    Trainer.build(cfg).fit()
+    build_trainer(cfg).fit()
     return tmp
 
 
@@ -50,7 +50,7 @@ def test_onnx_matches_pytorch(trained):
     total = 0
     for path in files:
         image = load_rgb(path)
-        ours = torch_detections(detector, runner.letterbox, image)
+        ours = torch_detections(detector, runner.transform, image)
         theirs = runner(image)
         assert torch.equal(ours["labels"], theirs["labels"]), path
         torch.testing.assert_close(theirs["boxes"], ours["boxes"], rtol=0, atol=1e-3)

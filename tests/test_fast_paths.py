@@ -78,12 +78,12 @@ def test_bf16_autocast_stays_within_tolerance(channels_last):
 def test_compiled_forward_matches_eager_and_trains(tmp_path):
     """train.compile=true (torch.compile, inductor): the compiled forward gives the eager losses on
     the same batch (to 1e-4), a training step runs through it, and checkpoints keep plain keys."""
-    from detector.engine.trainer import Trainer
+    from detector.engine.setup import build_trainer
     from tests.conftest import tiny_config
 
     cfg = tiny_config(tmp_path)
     cfg.train.compile = True
-    trainer = Trainer.build(cfg)
+    trainer = build_trainer(cfg)
     assert hasattr(trainer.forward, "_orig_mod")  # torch.compile's wrapper around the same module
     images, targets = next(iter(trainer.batches()))
     with torch.no_grad():

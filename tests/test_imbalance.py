@@ -9,7 +9,7 @@ import evaluate
 from detector.analysis.imbalance import calibration, cumulative_curve, focal_per_sample, hardest_share, loss_distribution
 from detector.data.coco import coco_from_dict
 from detector.core.checkpoint import save_checkpoint
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
 
@@ -54,7 +54,7 @@ def test_calibration_by_hand():
 
 def test_evaluate_imbalance_writes_report(tmp_path, capsys):
     cfg = tiny_config(tmp_path)
-    save_checkpoint(Trainer.build(cfg).state_dict(), tmp_path / "m.pt")
+    save_checkpoint(build_trainer(cfg).state_dict(), tmp_path / "m.pt")
     assert evaluate.main(["--checkpoint", str(tmp_path / "m.pt"), "--imbalance", "--output", str(tmp_path / "e"),
                           "inference.score_thresh=0.0"]) == 0
     out = capsys.readouterr().out

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
 from detector.core.boxes import BoxCoder, Matcher
-from detector.losses.criterion import RetinaNetLoss, sigmoid_focal_loss, smooth_l1_loss
+from detector.losses.criterion import RetinaNetLoss, classification_loss
+from detector.losses.functional import sigmoid_focal_loss, smooth_l1_loss
 
 
 @pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (0.5, 1.0), (-1.0, 0.0), (0.75, 0.5)])
@@ -70,8 +71,8 @@ def test_image_without_boxes_gives_zero_box_loss(box_loss):
 
 def test_criterion_matches_manual_computation():
     preds, targets = make_batch([[[0, 0, 16, 16.0], [30, 30, 47, 45.0]], []])
-    crit = RetinaNetLoss(Matcher(0.5, 0.4, allow_low_quality=False), BoxCoder(), alpha=0.25, gamma=2.0,
-                         box_loss="l1")
+    crit = RetinaNetLoss(Matcher(0.5, 0.4, allow_low_quality=False), BoxCoder(),
+                         classification_loss("focal", alpha=0.25, gamma=2.0), box_loss="l1")
     losses, stats = crit(preds, targets)
     matches = Matcher(0.5, 0.4, allow_low_quality=False)(preds["anchors"], targets["boxes"], targets["valid"])
     pos = matches >= 0
@@ -90,6 +91,6 @@ def test_criterion_matches_manual_computation():
 
 def test_bce_criterion_has_no_alpha_or_gamma():
     preds, targets = make_batch([[[0, 0, 16, 16.0]]])
-    bce = RetinaNetLoss(Matcher(), BoxCoder(), cls_loss="bce", alpha=0.25, gamma=2.0)
-    focal0 = RetinaNetLoss(Matcher(), BoxCoder(), cls_loss="focal", alpha=-1.0, gamma=0.0)
+    bce = RetinaNetLoss(Matcher(), BoxCoder(), classification_loss("bce"))
+    focal0 = RetinaNetLoss(Matcher(), BoxCoder(), classification_loss("focal", alpha=-1.0, gamma=0.0))
     torch.testing.assert_close(bce(preds, targets)[0]["loss_cls"], focal0(preds, targets)[0]["loss_cls"])

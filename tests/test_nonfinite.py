@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from detector.core.checkpoint import load_checkpoint
+from detector.engine.setup import build_trainer
 from detector.engine.trainer import NonFiniteLossError, Trainer
 from tests.conftest import tiny_config
 
@@ -40,7 +41,7 @@ def records(tmp_path) -> list[dict]:
 
 
 def test_nan_loss_stops_naming_step_terms_and_images(tmp_path):
-    trainer = poisoned(Trainer.build(config(tmp_path)), {3})
+    trainer = poisoned(build_trainer(config(tmp_path)), {3})
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 3 \(loss_cls=nan, loss_box=[0-9.]+\)"):
         trainer.fit()
     [record] = records(tmp_path)
@@ -50,7 +51,7 @@ def test_nan_loss_stops_naming_step_terms_and_images(tmp_path):
 
 
 def test_skip_nonfinite_skips_without_updating(tmp_path):
-    trainer = poisoned(Trainer.build(config(tmp_path, skip=1)), {3})
+    trainer = poisoned(build_trainer(config(tmp_path, skip=1)), {3})
     weights = {}
 
     def snapshot(step: int):
@@ -73,14 +74,14 @@ def test_skip_nonfinite_skips_without_updating(tmp_path):
 
 
 def test_skips_beyond_the_limit_stop(tmp_path):
-    trainer = poisoned(Trainer.build(config(tmp_path, skip=1)), {2, 4})
+    trainer = poisoned(build_trainer(config(tmp_path, skip=1)), {2, 4})
     with pytest.raises(NonFiniteLossError, match="at step 4.*train.skip_nonfinite"):
         trainer.fit()
     assert [r["step"] for r in records(tmp_path)] == [2, 4]
 
 
 def test_nonfinite_gradient_stops(tmp_path):
-    trainer = Trainer.build(config(tmp_path))
+    trainer = build_trainer(config(tmp_path))
     weight = next(trainer.model.parameters())
     weight.register_hook(lambda g: g * float("inf") if trainer.step == 1 else g)
     with pytest.raises(NonFiniteLossError, match="non-finite gradient at step 2 .*grad_norm=(inf|nan)"):

@@ -6,10 +6,10 @@ import torch
 
 from detector.core.config import AugmentConfig
 from detector.data.build import build_dataset
-from detector.data.transforms import Letterbox
+from detector.data.transforms import DetectionTransform
 from detector.core.checkpoint import load_checkpoint
 from detector.core.rng import get_rng_state, set_rng_state
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
 
@@ -25,15 +25,15 @@ def resume_config(tmp_path, name: str, workers: int):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_stop_and_resume_is_bit_identical(tmp_path, workers):
-    straight = Trainer.build(resume_config(tmp_path, "straight", workers))
+    straight = build_trainer(resume_config(tmp_path, "straight", workers))
     straight.fit(until=7)
 
-    first = Trainer.build(resume_config(tmp_path, "split", workers))
+    first = build_trainer(resume_config(tmp_path, "split", workers))
     first.fit(until=3)  # 2 batches per epoch: stops in the middle of the second epoch
     state = load_checkpoint(tmp_path / "split" / "last.pt")
     assert state["step"] == 3 and state["data"] == {"epoch": 1, "batch": 1, "batches_per_epoch": 2}
     assert {"model", "optimizer", "scheduler", "scaler", "criterion", "rng", "config", "cat_ids"} <= set(state)
-    second = Trainer.build(resume_config(tmp_path, "split", workers), initialise=False)
+    second = build_trainer(resume_config(tmp_path, "split", workers), initialise=False)
     second.resume(tmp_path / "split" / "last.pt")
     second.fit(until=7)
 
@@ -58,7 +58,7 @@ def test_augmentation_depends_on_seed_epoch_index_only(tmp_path):
 
 
 def test_each_transform_gets_its_own_stream():
-    aug = Letterbox(AugmentConfig(image_size=32, hflip_prob=0.5, color_jitter_prob=0.5), train=True)
+    aug = DetectionTransform(AugmentConfig(image_size=32, hflip_prob=0.5, color_jitter_prob=0.5), train=True)
     aug.reseed(123)
     seeds = [t.seed for t in aug.pipeline.transforms]
     assert len(set(seeds)) == len(seeds)
@@ -92,7 +92,7 @@ def test_resume_from_another_architecture_is_one_clear_error(tmp_path, capsys):
 
     cfg = resume_config(tmp_path, "arch", 0)
     cfg.solver.max_iters = 1
-    Trainer.build(cfg).fit(until=1)
+    build_trainer(cfg).fit(until=1)
     cfg.model.fpn_channels = 48  # a different model, same run folder
     save_yaml(cfg, tmp_path / "other.yaml")
     assert train.main(["--config", str(tmp_path / "other.yaml"), "--resume"]) == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 import train
 from detector.core.config import save_yaml
 from detector.core.checkpoint import load_checkpoint
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_sigterm_saves_and_resume_continues(tmp_path):
 def test_keep_last_k_step_checkpoints(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg.solver.max_iters, cfg.train.checkpoint_period, cfg.train.keep_checkpoints = 4, 1, 2
-    Trainer.build(cfg).fit()
+    build_trainer(cfg).fit()
     run = Path(cfg.train.output_dir)
     assert sorted(p.name for p in run.glob("step_*.pt")) == ["step_00000003.pt", "step_00000004.pt"]
     assert load_checkpoint(run / "step_00000004.pt")["step"] == 4 == load_checkpoint(run / "last.pt")["step"]

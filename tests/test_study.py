@@ -5,6 +5,7 @@ import json
 import pytest
 
 import study
+from detector.analysis import sweep
 from detector.analysis.sweep import cell_name, expand, parse_grid, split_values
 
 
@@ -41,7 +42,7 @@ def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
         (tmp_path / folder / "train_log.jsonl").write_text(json.dumps({"step": 10, "grad_norm": gamma}) + "\n")
         return type("R", (), {"returncode": 0})()
 
-    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    monkeypatch.setattr(sweep.subprocess, "run", fake_run)
     args = ["--name", "s", "--seeds", "0,1", "loss.gamma=0,2,5", "solver.max_iters=10"]
     assert study.main(args) == 0
     assert len(calls) == 6 and all("solver.max_iters=10" in c for c in calls)

@@ -8,7 +8,7 @@ import torch
 import evaluate
 import train
 from detector.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from detector.engine.trainer import Trainer
+from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
 
@@ -31,7 +31,7 @@ def overfit_config(tmp_path, iters: int):
 
 def test_tiny_run_overfits(tmp_path):
     cfg = overfit_config(tmp_path, iters=150)
-    trainer = Trainer.build(cfg)
+    trainer = build_trainer(cfg)
     before = trainer.evaluate().stats["AP"]
     result = trainer.fit()
     assert before < 0.05

@@ -21,6 +21,7 @@ from pycocotools.cocoeval import COCOeval
 from torch import nn
 
 from detector.core.boxes import BACKGROUND, Matcher
+from detector.losses.criterion import match_labels
 from detector.evaluation.coco_eval import load_results
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0)
@@ -37,8 +38,7 @@ def anchor_probabilities(model: nn.Module, loader: Iterable, matcher: Matcher, d
     for images, targets in loader:
         preds = model(images.to(device))
         probs = torch.sigmoid(preds["cls_logits"].float()).cpu()  # (N, A, K)
-        matches = matcher(preds["anchors"].cpu(), targets["boxes"], targets["valid"], targets["crowd"])
-        labels = targets["labels"].gather(1, matches.clamp(min=0))  # (N, A)
+        matches, labels = match_labels(matcher, preds["anchors"].cpu(), targets)  # (N, A) each
         for i in range(len(images)):  # per image only to subsample; all tensor ops inside
             positive = matches[i] >= 0
             pos.append(probs[i][positive].gather(1, labels[i][positive][:, None]).flatten())

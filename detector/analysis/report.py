@@ -10,10 +10,10 @@ from pycocotools.coco import COCO
 
 from detector.analysis.imbalance import anchor_probabilities, calibration, loss_distribution
 from detector.analysis.plots import plot_loss_distribution, plot_reliability
+from detector.core.boxes import build_matcher
 from detector.data.build import build_loader
 from detector.data.coco import CocoDetection
 from detector.inference.detector import Detector
-from detector.losses.criterion import build_criterion
 
 
 def imbalance_report(coco_gt: COCO, results: list[dict[str, Any]], out_dir: Path,
@@ -31,7 +31,7 @@ def imbalance_report(coco_gt: COCO, results: list[dict[str, Any]], out_dir: Path
               for b in cal["bins"]]
     if det is not None and dataset is not None:
         loader = build_loader(dataset, det.cfg.train.batch_size, det.cfg.train.num_workers, shuffle=False)
-        matcher = build_criterion(det.cfg.loss, det.cfg.matcher).matcher
+        matcher = build_matcher(det.cfg.matcher)
         dist = loss_distribution(*anchor_probabilities(det.model, loader, matcher, det.device))
         report["loss_distribution"] = dist
         plot_loss_distribution(dist, out_dir / "loss_distribution.png",

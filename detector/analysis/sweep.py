@@ -11,10 +11,16 @@ import csv
 import itertools
 import json
 import math
+import os
 import re
+import shutil
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from torch.utils.tensorboard import SummaryWriter
 
 TABLE_KEYS = ("AP", "AP50", "AP75", "APs")
 
@@ -132,3 +138,47 @@ def write_tables(rows: list[dict], axes: dict[str, list[str]], study_dir: Path, 
         lines.append("| " + " | ".join(str(c) for c in cells + [runs] + stats) + " |")
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
+
+
+def run_one(run: Run, train_script: Path, config: str, fixed: list[str], threads: int) -> str:
+    """Train one run with ``train_script`` in a subprocess (its own threads and log); returns
+    'done', 'skipped' or 'failed'."""
+    if run.done:
+        return "skipped"
+    run.folder.mkdir(parents=True, exist_ok=True)
+    (run.folder / "FAILED").unlink(missing_ok=True)
+    cmd = [sys.executable, str(train_script), "--config", config, *fixed, *run.overrides, f"name={run.cell}"]
+    if run.started:
+        cmd.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with (run.folder / "train.log").open("a") as log:
+        log.write(" ".join(cmd) + "\n")
+        log.flush()
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    if code != 0:
+        (run.folder / "FAILED").write_text(f"exit code {code}; see train.log\n")
+        return "failed"
+    return "done"
+
+
+def publish(runs: list[Run], study_dir: Path, dest: Path) -> None:
+    """The study's small files under ``dest`` with the same relative layout, so table links work."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("results.md", "results.csv"):
+        shutil.copy2(study_dir / name, dest / name)
+    for run in runs:
+        for name in ("metrics.json", "config.yaml", "train_log.jsonl", "FAILED"):
+            if (run.folder / name).is_file():
+                target = dest / run.folder.relative_to(study_dir) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run.folder / name, target)
+
+
+def log_hparams(runs: list[Run], study_dir: Path) -> None:
+    with SummaryWriter(str(study_dir / "hparams")) as writer:
+        for run in runs:
+            if run.done:
+                metrics = json.loads((run.folder / "metrics.json").read_text())
+                hparams = {k: v for k, v in run.assignment} | {"seed": run.seed}
+                writer.add_hparams(hparams, {f"hparam/{k}": metrics[k] for k in ("AP", "AP50", "AP75", "APs")},
+                                   run_name=f"{run.cell}_seed{run.seed}")

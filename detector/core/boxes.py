@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from detector.core.config import MatcherConfig
+
 # Match results for an anchor that is not assigned to any ground-truth box.
 BACKGROUND = -1  # IoU < bg_iou with every box: trained as negative for every class
 IGNORE = -2  # in the ambiguous band or covered by a crowd box: excluded from the loss
@@ -173,3 +175,8 @@ class Matcher:
             covered = ioa.max(dim=2).values >= self.crowd_ioa
             matches = torch.where(covered & (matches == BACKGROUND), IGNORE, matches)
         return matches
+
+
+def build_matcher(cfg: MatcherConfig) -> Matcher:
+    """The one builder of the anchor-to-box matcher from config (training, coverage, instruments)."""
+    return Matcher(cfg.fg_iou, cfg.bg_iou, cfg.allow_low_quality, cfg.crowd_ioa)

@@ -136,17 +136,19 @@ class MatcherConfig:
 
 @dataclass
 class LossConfig:
-    # focal; bce (plain); balanced_ce (alpha only); ohem (bce on positives + hardest negatives);
-    # ghm (GHM-C, Li et al. 2019); qfl (quality focal loss, Li et al. 2020)
-    cls: Literal["focal", "bce", "balanced_ce", "ohem", "ghm", "qfl"] = "focal"
+    # a name of detector/losses/classification.py's table: focal; bce (plain); balanced_ce (alpha
+    # only); ohem (bce on positives + hardest negatives); ghm (GHM-C, Li et al. 2019); qfl (quality
+    # focal loss, Li et al. 2020). Each loss uses only its own fields below; setting another one
+    # away from its default is an error
+    cls: str = "focal"
     alpha: float = 0.25  # focal and balanced_ce; < 0 disables the alpha weighting
-    gamma: float = 2.0  # focal only
+    gamma: float = 2.0  # focal
     ohem_ratio: float = 3.0  # ohem: negatives kept per positive, per image
     ghm_bins: int = 10
     ghm_momentum: float = 0.75  # ghm: EMA of the gradient-density histogram; 0 = per batch
     qfl_beta: float = 2.0
-    box: Literal["smooth_l1", "l1", "giou"] = "smooth_l1"
-    beta: float = 0.1  # smooth L1 transition point
+    box: Literal["smooth_l1", "l1", "giou"] = "smooth_l1"  # detector/losses/box.py
+    beta: float = 0.1  # smooth L1 transition point (smooth_l1 only)
     box_weight: float = 1.0
     # EMA momentum of the positive-anchor count used as normaliser (detectron2 uses 0.9); 0 = per batch
     normalizer_momentum: float = 0.0
@@ -159,6 +161,9 @@ class InferenceConfig:
     topk_per_level: int = 1000
     nms_thresh: float = 0.5
     max_detections: int = 100
+    # precision of evaluation and inference (evaluate.py, detect.py, evaluation during training);
+    # training's own is train.amp
+    amp: Literal["none", "bf16", "fp16"] = "none"
 
 
 @dataclass
@@ -173,7 +178,8 @@ class EvalConfig:
 class SolverConfig:
     optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float = 0.01
-    momentum: float = 0.9  # SGD momentum; AdamW's beta1
+    momentum: float = 0.9  # SGD only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # AdamW only
     weight_decay: float = 1e-4
     max_iters: int = 90000
     warmup_iters: int = 500
@@ -392,6 +398,7 @@ def validate(cfg: Config) -> None:
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
         (len(cfg.loss.box_coder_weights) == 4, "loss.box_coder_weights needs 4 values"),
+        (len(cfg.solver.betas) == 2, "solver.betas needs 2 values (AdamW's beta1, beta2)"),
         (cfg.data.dataset != "voc" or bool(cfg.data.train_sets or cfg.data.val_sets or cfg.data.train_annotations
                                             or cfg.data.val_annotations),
          "data.dataset=voc needs data.train_annotations (a folder of XML files) or data.train_sets "

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from detector.core.structures import Sample, Targets
 from detector.core.config import Config, DataConfig
 from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
 from detector.data.csv_format import csv_classes, csv_draft, read_class_file
@@ -26,7 +27,7 @@ from detector.data.problems import DataReport
 from detector.data.scan import scan_images
 from detector.data.split import load_or_make_split, split_draft
 from detector.data.synthetic import ensure_synthetic
-from detector.data.transforms import Letterbox
+from detector.data.transforms import DetectionTransform
 from detector.data.voc import read_voc_folder, read_voc_sets, voc_classes, voc_draft
 from detector.data.yolo import classes_txt, list_images, read_yolo_yaml, split_sources, yolo_draft
 
@@ -195,16 +196,13 @@ def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None,
     train = split == "train" if train_transforms is None else train_transforms
     filter_empty = cfg.data.filter_empty and split == "train"
     coco = coco_from_dict(prepared.coco, prepared.source)
-    return CocoDetection(prepared.root, coco, Letterbox(cfg.augment, train=train), filter_empty,
+    return CocoDetection(prepared.root, coco, DetectionTransform(cfg.augment, train=train), filter_empty,
                          source=prepared.source, on_bad_image=cfg.data.on_bad_image)
 
 
-def collate(batch: list[tuple[Tensor, dict[str, Any]]]) -> tuple[Tensor, dict[str, Tensor]]:
-    """Stack images (zero-padded to the largest H, W) and pad targets to the most boxes per image.
-
-    Returns images (N, 3, H, W) and targets: ``boxes`` (N, M, 4), ``labels`` (N, M), ``valid``
-    (N, M) bool, ``crowd`` (N, M) bool, ``image_id`` (N,), ``orig_size`` (N, 2), ``scale`` (N,).
-    """
+def collate(batch: list[tuple[Tensor, Sample]]) -> tuple[Tensor, Targets]:
+    """Stack images (zero-padded to the largest H, W) into (N, 3, H, W) and pad the targets to
+    the most boxes per image (``core.structures.Targets``)."""
     images = [b[0] for b in batch]
     h = max(im.shape[1] for im in images)
     w = max(im.shape[2] for im in images)

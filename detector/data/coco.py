@@ -147,10 +147,11 @@ class CocoDetection(Dataset):
         self.image_dir = Path(image_dir)
         self.on_bad_image = on_bad_image  # an image that fails to load mid-run: "skip" to the next, or "error"
         self.coco = ann if isinstance(ann, COCO) else load_coco(ann)
-        self.ann_file = source or str(ann)  # names the data in messages
+        # names the data in messages: "annotation file 'x.json'", "VOC XML folder 'y'", ...
+        self.source = source or ("COCO data" if isinstance(ann, COCO) else f"annotation file '{ann}'")
         self.cat_ids: list[int] = sorted(self.coco.getCatIds())
         if not self.cat_ids:
-            raise ValueError(f"annotation file '{self.ann_file}' defines no categories")
+            raise ValueError(f"{self.source} defines no categories")
         self.class_names = [self.coco.cats[c]["name"] for c in self.cat_ids]
         self.label_of = {c: i for i, c in enumerate(self.cat_ids)}
         self.transform = transform
@@ -169,12 +170,12 @@ class CocoDetection(Dataset):
         """Boxes (M, 4) xyxy clipped to the image, labels (M,), crowd flags (M,) of one image."""
         info = self.coco.imgs[image_id]
         if not isinstance(info.get("file_name"), str) or not info["file_name"]:
-            raise ValueError(f"{self.ann_file}: image id {image_id} has file_name {info.get('file_name')!r}; "
+            raise ValueError(f"{self.source}: image id {image_id} has file_name {info.get('file_name')!r}; "
                              "every image needs one")
         w, h = (v if _is_number(v) and v > 0 else np.inf for v in (info.get("width"), info.get("height")))
         boxes, labels, crowd = [], [], []  # JSON sizes that are missing or nonsense clip nothing
         for ann in self.coco.imgToAnns.get(image_id, []):
-            where = f"{self.ann_file}: annotation id {ann.get('id')} (image {image_id})"
+            where = f"{self.source}: annotation id {ann.get('id')} (image {image_id})"
             bbox = ann.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
                 raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height] numbers")
@@ -200,7 +201,7 @@ class CocoDetection(Dataset):
         if filtered:
             notes.append(f"left out {filtered} images without annotations (data.filter_empty)")
         if notes:
-            warnings.warn(f"{self.ann_file}: " + "; ".join(notes), stacklevel=2)
+            warnings.warn(f"{self.source}: " + "; ".join(notes), stacklevel=2)
 
     def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Copies of (boxes (M, 4) xyxy in original pixels, labels (M,), crowd (M,)) of one image."""
@@ -222,7 +223,7 @@ class CocoDetection(Dataset):
                     raise
                 error = exc
                 warnings.warn(f"{exc}; using the next image instead (data.on_bad_image=skip)", stacklevel=2)
-        raise OSError(f"{error}, nor can any other image of {self.ann_file}")
+        raise OSError(f"{error}, nor can any other image of {self.source}")
 
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         image_id, image = self._load(index)

@@ -1,4 +1,5 @@
-"""Box-aware augmentation through albumentations: letterbox resize, flip, colour jitter."""
+"""The image + box transform of training and evaluation, through albumentations: resize
+(letterbox or shortest edge), then for training flip and colour jitter."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def resize_scale(height: int, width: int, mode: str, size: int, max_size: int) -
     return min(size / min(height, width), max_size / max(height, width))
 
 
-class Letterbox:
+class DetectionTransform:
     """Resize (see ``AugmentConfig.resize``), then flip and colour jitter for training.
+    ``image_only`` is the same preprocessing for images without boxes (inference, export).
 
     "letterbox" pads bottom/right to ``image_size`` x ``image_size``; "shortest_edge" leaves the
     size free (the collate function pads each batch). Boxes stay in absolute pixels (pascal_voc
@@ -81,3 +83,8 @@ class Letterbox:
             torch.as_tensor(np.asarray(out["crowd"], dtype=bool)),
             scale,
         )
+
+    def image_only(self, image: np.ndarray) -> tuple[Tensor, float]:
+        """(H, W, 3) uint8 RGB -> the model input (3, H', W') in [0, 1] and the resize factor."""
+        tensor, _, _, _, scale = self(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, bool))
+        return tensor, scale

@@ -32,7 +32,7 @@ def build_optimizer(model: nn.Module, cfg: SolverConfig) -> torch.optim.Optimize
         (no_decay if p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]))
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
 
 

@@ -1,8 +1,8 @@
-"""The training loop: step, log, checkpoint, evaluate; reads top to bottom."""
+"""The training loop: step, log, checkpoint, evaluate; reads top to bottom. ``engine.setup``
+builds a Trainer from a config; ``engine.run_files`` writes everything it leaves behind."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -13,32 +13,25 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from detector.evaluation.coverage import coverage_warning
-from detector.core.boxes import BoxCoder
-from detector.core.config import Config, save_yaml
-from detector.data.build import build_dataset, build_loader, prepare_data
+from detector.core.checkpoint import CheckpointError, load_checkpoint
+from detector.core.config import Config
+from detector.core.device import amp_dtype
+from detector.core.distributed import DistInfo, any_rank, gather_lists, mean_over_ranks
+from detector.core.rng import get_rng_state, set_rng_state
+from detector.core.signals import StopFlag, TrainingInterrupted
+from detector.data.build import build_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
-from detector.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from detector.core.device import amp_dtype, resolve_device, seed_everything
-from detector.core.distributed import DistInfo, any_rank, current, gather_lists, main_first, mean_over_ranks
 from detector.engine.logger import Logger
-from detector.core.rng import get_rng_state, set_rng_state
-from detector.engine.schedule import build_optimizer, build_scheduler
-from detector.core.signals import StopFlag, TrainingInterrupted
+from detector.engine.run_files import RunFiles
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
-from detector.losses.criterion import RetinaNetLoss, build_criterion
-from detector.model.weights import init_from
-from detector.model.retinanet import RetinaNet, build_model
-from detector.inference.postprocess import PostProcessor, build_postprocessor
+from detector.inference.postprocess import PostProcessor
+from detector.losses.criterion import RetinaNetLoss
+from detector.model.retinanet import RetinaNet
 
 
 class NonFiniteLossError(RuntimeError):
     pass
-
-
-def run_dir_of(cfg: Config) -> Path:
-    return Path(cfg.train.output_dir or Path("runs") / cfg.name)
 
 
 @dataclass
@@ -55,59 +48,19 @@ class Trainer:
     train_set: CocoDetection
     val_set: CocoDetection
     dist: DistInfo = field(default_factory=DistInfo)
+    files: RunFiles = field(init=False)
     step: int = 0
     best_ap: float = -1.0
     skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
     forward: Callable[[Tensor], dict[str, Any]] = field(init=False)  # DDP / torch.compile wrappers
 
     def __post_init__(self) -> None:
+        self.files = RunFiles(self.run_dir, enabled=self.dist.main)
         # wrap, never replace, the module, so state_dict keys stay free of "module." / "_orig_mod."
         model: nn.Module = self.model
         if self.dist.world > 1:
             model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.forward = torch.compile(model) if self.cfg.train.compile else model
-
-    @classmethod
-    def build(cls, cfg: Config, initialise: bool = True) -> "Trainer":
-        """Everything a run needs; ``initialise=False`` skips ``model.init_from`` (resuming)."""
-        seed_everything(cfg.train.seed)
-        info = current()
-        device = resolve_device(cfg.train.device)
-        if info.world > 1 and device.type == "cuda":
-            device = torch.device("cuda", info.local_rank)
-            torch.cuda.set_device(device)
-        if cfg.train.batch_size % info.world:
-            raise ValueError(f"train.batch_size {cfg.train.batch_size} is the global batch and must be a multiple "
-                             f"of the {info.world} processes")
-        if cfg.train.sync_bn and device.type != "cuda":
-            raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on the CPU "
-                             "use model.backbone.frozen_bn=true, or train.sync_bn=false")
-        amp_dtype(cfg.train.amp, device)  # validate early
-        run_dir = run_dir_of(cfg)
-        with main_first():  # rank 0 generates/scans the data first; the others then read its cache
-            prepared, report = prepare_data(cfg, run_dir=run_dir, report_dir=run_dir if info.main else None)
-        if info.main:
-            print(report.summary() + f"\n(every problem: {run_dir / 'data_report.txt'})")
-        train_set, val_set = (build_dataset(cfg, s, prepared=prepared[s]) for s in ("train", "val"))
-        if len(train_set) == 0:
-            raise ValueError(f"training set '{train_set.ann_file}' has no images")
-        warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
-        if warning:
-            print(warning)
-        model = build_model(cfg.model, len(train_set.cat_ids))
-        if cfg.model.init_from and initialise:
-            print(f"initialising from {cfg.model.init_from}:\n"
-                  + init_from(model, cfg.model.init_from, cfg.model.head.norm).summary())
-        model = model.to(device)
-        if cfg.train.sync_bn and info.world > 1:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        if cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(model, cfg.solver)
-        coder = BoxCoder(cfg.loss.box_coder_weights)
-        return cls(cfg, run_dir, device, model, build_criterion(cfg.loss, cfg.matcher),
-                   build_postprocessor(cfg.inference, coder), optimizer, build_scheduler(optimizer, cfg.solver),
-                   torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"), train_set, val_set, info)
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -207,11 +160,7 @@ class Trainer:
             terms["grad_norm"] = float(stats["grad_norm"])
         image_ids = gather_lists(targets["image_id"].tolist())
         step, limit = self.step + 1, self.cfg.train.skip_nonfinite
-        record = self.run_dir / "nonfinite.jsonl"
-        if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with record.open("a") as f:
-                f.write(json.dumps({"step": step, "what": what, **terms, "image_ids": image_ids}) + "\n")
+        record = self.files.nonfinite({"step": step, "what": what, **terms, "image_ids": image_ids})
         described = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
         self.optimizer.zero_grad(set_to_none=True)
         self.skipped += 1
@@ -229,12 +178,12 @@ class Trainer:
     def evaluate(self) -> EvalResult:
         cfg = self.cfg.train
         return evaluate_dataset(self.model, self.postprocess, self.val_set, cfg.batch_size, cfg.num_workers,
-                                self.device, amp_dtype(cfg.amp, self.device), cfg.channels_last,
+                                self.device, amp_dtype(self.cfg.inference.amp, self.device), cfg.channels_last,
                                 self.cfg.evaluation.backend, self.cfg.evaluation.confusion_score)
 
     def _save(self, name: str) -> None:
         if self.dist.main:
-            save_checkpoint(self.state_dict(), self.run_dir / name)
+            self.files.checkpoint(self.state_dict(), name)
 
     def _save_last(self) -> None:
         """last.pt, plus step-numbered copies of which the newest ``train.keep_checkpoints`` stay."""
@@ -242,8 +191,7 @@ class Trainer:
         keep = self.cfg.train.keep_checkpoints
         if keep > 1 and self.dist.main:
             self._save(f"step_{self.step:08d}.pt")
-            for old in sorted(self.run_dir.glob("step_*.pt"))[:-keep]:
-                old.unlink()
+            self.files.prune("step_*.pt", keep)
 
     def _after_eval(self, result: EvalResult, logger: Logger) -> None:
         logger.scalars(self.step, result.stats, "metrics")
@@ -254,7 +202,7 @@ class Trainer:
             images = [torch.from_numpy(load_rgb(f)).permute(2, 0, 1).float() / 255 for f in files]
             logger.images(self.step, images, result.detections[:n], self.train_set.class_names)
         if self.dist.main:  # pr_curves.png and confusion_matrix.png, the latest evaluation's
-            logger.figures(self.step, result.save_figures(self.run_dir))
+            logger.figures(self.step, self.files.figures(result))
         if result.stats["AP"] > self.best_ap:  # every process evaluates the same gathered detections
             self.best_ap = result.stats["AP"]
             self._save("best.pt")
@@ -267,9 +215,7 @@ class Trainer:
         """
         cfg, max_iters = self.cfg.train, self.cfg.solver.max_iters
         target = max_iters if until is None else min(until, max_iters)
-        if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_yaml(self.cfg, self.run_dir / "config.yaml")
+        self.files.config(self.cfg)
         logger = Logger(self.run_dir, max_iters, self.step, enabled=self.dist.main)
         self.model.train()
         start, start_step = time.perf_counter(), self.step
@@ -310,9 +256,7 @@ class Trainer:
         if log:
             losses = {k: mean_over_ranks(v) for k, v in losses.items()}
             scalars = _scalars(losses, stats, self.scheduler.get_last_lr()[0])
-            if self.dist.main:
-                with (self.run_dir / "train_log.jsonl").open("a") as f:
-                    f.write(json.dumps({"step": self.step, **scalars}) + "\n")
+            self.files.log({"step": self.step, **scalars})
         logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
                                          "lr": scalars.get("lr", math.nan)}, log)
 
@@ -320,7 +264,7 @@ class Trainer:
         metrics = {**result.metrics(), "best_AP": self.best_ap,
                    "step": self.step, "train_seconds": round(elapsed, 1),
                    "images_per_second": round(steps * self.cfg.train.batch_size / max(elapsed, 1e-9), 2)}
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        self.files.metrics(metrics)
 
 
 def _scalars(losses: dict[str, Tensor], stats: dict[str, Tensor], lr: float) -> dict[str, float]:

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from detector.core.io import read_json
 from detector.evaluation.coco_eval import STAT_KEYS
-
-
-def read_json(file: str | Path, what: str, hint: str = "") -> Any:
-    """Parse a JSON file; a missing or malformed file is a one-line error naming it."""
-    file = Path(file)
-    if not file.is_file():
-        raise FileNotFoundError(f"{what} '{file}' does not exist{hint}")
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} '{file}' is not valid JSON: {exc}") from None
 
 
 def read_metrics(path: str | Path) -> dict[str, Any]:

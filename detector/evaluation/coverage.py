@@ -16,24 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from detector.core.boxes import BACKGROUND, IGNORE, Matcher, pairwise_iou
+from detector.core.boxes import BACKGROUND, IGNORE, build_matcher, pairwise_iou
 from detector.core.config import AnchorConfig, AugmentConfig, MatcherConfig
 from detector.data.coco import CocoDetection
 from detector.data.transforms import resize_scale
-from detector.model.anchors import AnchorGenerator
+from detector.model.anchors import build_anchor_generator, feature_sizes
 
 SIZE_BUCKETS = (0, 16, 32, 64, 128, 256, math.inf)  # sqrt(area) in model-input pixels
 RATIO_BUCKETS = (0, 0.25, 0.5, 2.0, 4.0, math.inf)  # height / width
-
-
-def feature_sizes(h: int, w: int, levels: int = 5) -> list[tuple[int, int]]:
-    """P3..P7 sizes for an (h, w) input: every stride-2 step of the ResNet-FPN rounds up."""
-    sizes = []
-    for step in range(1, 3 + levels):
-        h, w = math.ceil(h / 2), math.ceil(w / 2)
-        if step >= 3:
-            sizes.append((h, w))
-    return sizes
 
 
 @dataclass
@@ -91,9 +81,8 @@ class Coverage:
 
 def measure(images: list[ImageBoxes], anchors: AnchorConfig, matcher: MatcherConfig) -> Coverage:
     """Coverage of ``images`` by the anchors of ``anchors`` under the ``matcher`` rules."""
-    generator = AnchorGenerator(anchors.sizes, anchors.scales, anchors.ratios,
-                                torchvision_compat=anchors.torchvision_compat)
-    match = Matcher(matcher.fg_iou, matcher.bg_iou, matcher.allow_low_quality)
+    generator = build_anchor_generator(anchors)
+    match = build_matcher(matcher)
     cov = Coverage(fg_iou=matcher.fg_iou)
     for item in images:
         grid = generator(feature_sizes(*item.input_hw), torch.device("cpu"))  # (A, 4)

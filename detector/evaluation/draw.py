@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -93,3 +94,15 @@ def ground_truth_grid(dataset: CocoDetection, count: int = 16, tile: int = 384) 
     if not tiles:
         return torch.zeros((3, tile, tile), dtype=torch.uint8)
     return make_grid(torch.stack(tiles), nrow=math.ceil(math.sqrt(len(tiles))), padding=4, pad_value=255)
+
+
+def draw_file(path: Path, det: dict[str, Tensor], class_names: list[str], min_score: float,
+              min_size: int = 0) -> Tensor:
+    """An image file with ``det`` drawn, integer-upscaled to at least ``min_size`` px on its longer
+    side first (so labels stay legible on small images) -> (3, H, W) uint8."""
+    image = torch.from_numpy(load_rgb(path)).permute(2, 0, 1).contiguous()
+    factor = max(1, -(-min_size // max(image.shape[-2:])))  # ceil
+    if factor > 1:
+        image = image.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
+        det = {**det, "boxes": det["boxes"] * factor}
+    return draw_detections(image, det, class_names, min_score)

@@ -8,15 +8,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from pycocotools.coco import COCO
 from torch import Tensor, nn
 
-from detector.data.build import build_loader
-from detector.data.coco import CocoDetection
+from detector.core.config import Config
 from detector.core.distributed import current, gather_lists
+from detector.data.build import build_dataset, build_loader
+from detector.data.coco import CocoDetection
 from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
 from detector.evaluation.figures import confusion_matrix, plot_confusion, plot_pr_curves, save
 from detector.evaluation.voc_eval import voc_evaluate
-from detector.evaluation.predict import predict, to_coco_results
+from detector.inference.predict import predict, to_coco_results
+from detector.inference.detector import Detector, load_detector
 from detector.inference.postprocess import PostProcessor
 
 
@@ -73,3 +76,27 @@ def evaluate_dataset(model: nn.Module, postprocess: PostProcessor, dataset: Coco
     confusion = confusion_matrix(detections, truths, len(dataset.cat_ids), 0.5, confusion_score)
     return EvalResult(stats, per_class, results, detections, voc_evaluate(dataset.coco, results, image_ids),
                       pr50, confusion, confusion_score)
+
+
+def score_results(coco_gt: COCO, detections: list[dict[str, Any]], backend: str = "faster_coco_eval") -> EvalResult:
+    """Metrics of a COCO results list against ``coco_gt`` (no model: no confusion matrix)."""
+    stats, per_class, pr50 = coco_evaluate(coco_gt, detections, backend=backend)
+    return EvalResult(stats, per_class, detections, [], voc_evaluate(coco_gt, detections), pr50)
+
+
+def evaluate_checkpoint(path: str | Path, overrides: list[str], images: str = "", annotations: str = ""
+                        ) -> tuple[EvalResult, CocoDetection, Detector]:
+    """A checkpoint on its config's validation split, or on the ``images`` / ``annotations`` given
+    (read in the checkpoint's ``data.dataset`` format)."""
+    def point_at_data(cfg: Config) -> None:
+        cfg.data.val_images = images or cfg.data.val_images
+        cfg.data.val_annotations = annotations or cfg.data.val_annotations
+    det = load_detector(path, overrides, point_at_data)
+    dataset = build_dataset(det.cfg, "val")
+    if dataset.cat_ids != det.cat_ids:
+        raise ValueError(f"{dataset.source} has category ids {dataset.cat_ids}, the checkpoint was "
+                         f"trained on {det.cat_ids}")
+    result = evaluate_dataset(det.model, det.postprocess, dataset, det.cfg.train.batch_size,
+                              det.cfg.train.num_workers, det.device, det.amp_dtype,
+                              backend=det.cfg.evaluation.backend, confusion_score=det.cfg.evaluation.confusion_score)
+    return result, dataset, det

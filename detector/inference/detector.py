@@ -27,7 +27,7 @@ class Detector:
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
-        return amp_dtype(self.cfg.train.amp, self.device)
+        return amp_dtype(self.cfg.inference.amp, self.device)
 
 
 def load_detector(path: str | Path, overrides: list[str] | None = None, edit: Any = None) -> Detector:

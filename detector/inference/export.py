@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from detector.data.transforms import Letterbox
+from detector.data.transforms import DetectionTransform
 from detector.inference.detector import Detector
 from detector.inference.postprocess import PostProcessor
 
@@ -86,19 +86,12 @@ def as_preds(outputs: list[np.ndarray] | tuple[Tensor, ...]) -> dict[str, Any]:
             "anchors_per_level": counts.tolist()}
 
 
-def prepare(letterbox: Letterbox, image: np.ndarray) -> tuple[Tensor, float]:
-    """(H, W, 3) uint8 RGB -> the evaluation-time input (3, H', W') in [0, 1] and its resize factor."""
-    tensor, _, _, _, scale = letterbox(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
-                                       np.zeros(0, bool))
-    return tensor, scale
-
-
-def torch_detections(detector: Detector, letterbox: Letterbox, image: np.ndarray) -> dict[str, Tensor]:
+def torch_detections(detector: Detector, transform: DetectionTransform, image: np.ndarray) -> dict[str, Tensor]:
     """The PyTorch detector's output for one (H, W, 3) RGB image, preprocessed as ``OnnxDetector`` does."""
-    tensor, scale = prepare(letterbox, image)
+    tensor, scale = transform.image_only(image)
     with torch.no_grad():
         raw = detector.model(tensor[None])
-    return detector.inference.postprocess(raw, torch.tensor([image.shape[:2]]), torch.tensor([scale]))[0]
+    return detector.postprocess(raw, torch.tensor([image.shape[:2]]), torch.tensor([scale]))[0]
 
 
 class OnnxDetector:
@@ -108,8 +101,8 @@ class OnnxDetector:
         import onnxruntime as ort  # optional dependency: only needed to run exported models
 
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.letterbox = Letterbox(detector.cfg.augment, train=False)
-        self.postprocess: PostProcessor = detector.inference.postprocess
+        self.transform = DetectionTransform(detector.cfg.augment, train=False)
+        self.postprocess: PostProcessor = detector.postprocess
 
     def run(self, images: Tensor) -> dict[str, Any]:
         """images (N, 3, H, W) in [0, 1] -> the raw ``preds`` dict."""
@@ -118,6 +111,6 @@ class OnnxDetector:
     def __call__(self, image: np.ndarray) -> dict[str, Tensor]:
         """One (H, W, 3) uint8 RGB image -> ``boxes`` (D, 4) xyxy original pixels, ``scores``, ``labels``."""
         h, w = image.shape[:2]
-        tensor, scale = prepare(self.letterbox, image)
+        tensor, scale = self.transform.image_only(image)
         preds = self.run(tensor[None])
         return self.postprocess(preds, torch.tensor([[h, w]]), torch.tensor([scale]))[0]

@@ -7,12 +7,12 @@ own group id. The per-image Python loop of torchvision's ``postprocess_detection
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
+from detector.core.structures import Detections, Predictions
 from detector.core.boxes import BoxCoder
 from detector.core.config import InferenceConfig
 
@@ -27,15 +27,13 @@ class PostProcessor:
         self.max_detections = max_detections
 
     @torch.no_grad()
-    def __call__(self, preds: dict[str, Any], image_sizes: Tensor, scales: Tensor | None = None
-                 ) -> list[dict[str, Tensor]]:
-        """preds: ``cls_logits`` (N, A, K), ``box_deltas`` (N, A, 4), ``anchors`` (A, 4) and
-        ``anchors_per_level`` (how many of the A anchors belong to each pyramid level, in order).
+    def __call__(self, preds: Predictions, image_sizes: Tensor, scales: Tensor | None = None
+                 ) -> list[Detections]:
+        """``preds`` as the model returns them (``core.structures.Predictions``).
         ``image_sizes`` (N, 2) (h, w) to clip to, in output pixels; ``scales`` (N,) input pixels per
         output pixel (the resize factor), boxes are divided by it.
 
-        Returns one dict per image: ``boxes`` (D, 4) xyxy, ``scores`` (D,), ``labels`` (D,) int64,
-        sorted by decreasing score, D <= max_detections.
+        Returns ``Detections`` per image, sorted by decreasing score, D <= max_detections.
         """
         logits, deltas, anchors = preds["cls_logits"], preds["box_deltas"], preds["anchors"]
         n, _, k = logits.shape

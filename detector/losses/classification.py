@@ -1,59 +1,112 @@
-"""Classification losses for dense anchors beyond focal/BCE: the baselines and successors of the
-imbalance study. Each works on the whole batch at once, (N, A, K) logits.
+"""Classification losses over dense anchors, in one table: ``CLASSIFICATION_LOSSES`` maps each
+``loss.cls`` name to its class, whose keyword arguments are exactly the ``loss.*`` config fields
+it uses. Adding a loss is one class, one table entry, and its test.
 
-- OHEM (the paper's other baseline): plain BCE on the positives and only the hardest negatives,
-  at most ``ratio`` negatives per positive in each image.
-- GHM-C (Li et al. 2019, "Gradient Harmonized Single-stage Detector"): BCE reweighted by the
-  inverse density of the gradient norm g = |sigmoid(x) - y|, so that the mass of easy negatives
-  (g ~ 0) and of outliers (g ~ 1) stop dominating.
-- Quality focal loss (Li et al. 2020, "Generalized Focal Loss"): the positive's target is the IoU
-  of its predicted box with its ground truth (a soft label), and the focusing term is
+Every loss is called on the whole batch, ``(logits, targets, positive, valid, normalizer)`` with
+logits and targets (N, A, K) and positive / valid (N, A) bool (valid = not ignored), and returns
+(loss scalar, the per-element loss (N, A, K) that entered it, for the imbalance statistics).
+
+- focal: alpha-balanced focal loss (Lin et al. 2017); bce: the plain baseline; balanced_ce: alpha only.
+- ohem (the paper's other baseline): BCE on the positives and only the hardest negatives, at most
+  ``ohem_ratio`` negatives per positive in each image.
+- ghm (Li et al. 2019, "Gradient Harmonized Single-stage Detector"): BCE reweighted by the inverse
+  density of the gradient norm g = |sigmoid(x) - y|, so the mass of easy negatives (g ~ 0) and of
+  outliers (g ~ 1) stop dominating; normalised by the valid elements, not the positives.
+- qfl (Li et al. 2020, "Generalized Focal Loss"): the positive's target is the IoU of its predicted
+  box with its ground truth (``needs_quality``: the criterion supplies it), the focusing term
   |y - sigmoid(x)|^beta, so the score learns localisation quality.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def quality_focal_loss(logits: Tensor, soft_targets: Tensor, beta: float = 2.0) -> Tensor:
-    """QFL(x, y) = -|y - s|^beta ((1 - y) log(1 - s) + y log(s)), s = sigmoid(x), elementwise.
-
-    ``soft_targets`` in [0, 1]: the IoU for a positive's own class, 0 everywhere else.
-    """
-    if logits.shape != soft_targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(soft_targets.shape)} differ in shape")
-    ce = F.binary_cross_entropy_with_logits(logits, soft_targets, reduction="none")
-    return ce * (soft_targets - torch.sigmoid(logits)).abs().pow(beta)
+from detector.losses.functional import ohem_keep, quality_focal_loss, sigmoid_focal_loss
 
 
-def ohem_keep(anchor_loss: Tensor, positive: Tensor, negative: Tensor, ratio: float) -> Tensor:
-    """Anchors OHEM trains on: all positives plus, per image, the ``ratio * max(P_i, 1)``
-    highest-loss negatives. anchor_loss, positive, negative: (N, A) -> (N, A) bool."""
-    k = (positive.sum(dim=1).clamp(min=1).float() * ratio).long()  # (N,)
-    scores = anchor_loss.detach().masked_fill(~negative, float("-inf"))
-    order = scores.argsort(dim=1, descending=True)  # (N, A)
-    rank_keep = torch.arange(scores.shape[1], device=scores.device)[None, :] < k[:, None]
-    hard = torch.zeros_like(negative).scatter(1, order, rank_keep) & negative
-    return positive | hard
+class _Masked(ABC):
+    """Sum of a per-element loss over the valid anchors, divided by the positive-count normaliser."""
+
+    needs_quality = False  # True: positives' targets are the IoU of their predicted box
+
+    @abstractmethod
+    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """(N, A, K) logits and targets -> (N, A, K) loss."""
+
+    def keep(self, per_elem: Tensor, positive: Tensor, valid: Tensor) -> Tensor:
+        return valid
+
+    def __call__(self, logits: Tensor, targets: Tensor, positive: Tensor, valid: Tensor,
+                 normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        per_elem = self.elementwise(logits, targets)
+        per_elem = per_elem * self.keep(per_elem, positive, valid)[..., None].to(per_elem.dtype)
+        return per_elem.sum() / normalizer, per_elem
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class FocalLoss(_Masked):
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0) -> None:
+        self.alpha, self.gamma = alpha, gamma
+
+    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return sigmoid_focal_loss(logits, targets, self.alpha, self.gamma)
+
+
+class BCELoss(FocalLoss):
+    def __init__(self) -> None:
+        super().__init__(alpha=-1.0, gamma=0.0)
+
+
+class BalancedCELoss(FocalLoss):
+    def __init__(self, alpha: float = 0.25) -> None:
+        super().__init__(alpha=alpha, gamma=0.0)
+
+
+class OHEMLoss(BCELoss):
+    def __init__(self, ohem_ratio: float = 3.0) -> None:
+        super().__init__()
+        self.ratio = ohem_ratio
+
+    def keep(self, per_elem: Tensor, positive: Tensor, valid: Tensor) -> Tensor:
+        return ohem_keep(per_elem.sum(dim=2), positive, valid & ~positive, self.ratio)
+
+
+class QualityFocalLoss(_Masked):
+    needs_quality = True
+
+    def __init__(self, qfl_beta: float = 2.0) -> None:
+        self.beta = qfl_beta
+
+    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return quality_focal_loss(logits, targets, self.beta)
 
 
 class GHMC:
-    """GHM-C loss with ``bins`` equal-width bins of the gradient norm over [0, 1].
+    """GHM-C loss with ``ghm_bins`` equal-width bins of the gradient norm over [0, 1].
 
     The paper's unit-region form: L = (1/N) sum_i beta_i CE_i, beta_i = N / GD(g_i),
     GD(g) = R(g) * M with R(g) the number of elements in g's bin, M = ``bins`` and N the valid
-    elements. With ``momentum`` > 0, R is an exponential moving average of the bin counts across
+    elements. With ``ghm_momentum`` > 0, R is an exponential moving average of the bin counts across
     steps (the paper's EMA variant, started at the first batch's counts).
     """
 
-    def __init__(self, bins: int = 10, momentum: float = 0.75) -> None:
-        if bins < 1:
-            raise ValueError(f"GHM-C needs at least 1 bin, got {bins}")
-        self.bins = bins
-        self.momentum = momentum
+    needs_quality = False
+
+    def __init__(self, ghm_bins: int = 10, ghm_momentum: float = 0.75) -> None:
+        if ghm_bins < 1:
+            raise ValueError(f"GHM-C needs at least 1 bin, got {ghm_bins}")
+        self.bins = ghm_bins
+        self.momentum = ghm_momentum
         self.acc_counts: Tensor | None = None
 
     def weights(self, logits: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
@@ -74,9 +127,30 @@ class GHMC:
             per_bin = torch.where(counts > 0, total / density.clamp(min=1e-12), torch.zeros_like(counts))
             return per_bin[index] * valid
 
-    def __call__(self, logits: Tensor, targets: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    def loss(self, logits: Tensor, targets: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """logits, targets (N, A, K); valid broadcastable bool -> (loss scalar, per-element loss)."""
         w = self.weights(logits, targets, valid)
         per_elem = F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * w
         total = valid.expand_as(logits).sum().clamp(min=1).float()
         return per_elem.sum() / total, per_elem
+
+    def __call__(self, logits: Tensor, targets: Tensor, positive: Tensor, valid: Tensor,
+                 normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        return self.loss(logits, targets, valid[..., None])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ghm_counts": self.acc_counts}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.acc_counts = state.get("ghm_counts")
+
+
+# loss.cls -> class; its constructor's keywords are the loss.* fields it uses
+CLASSIFICATION_LOSSES: dict[str, type] = {
+    "focal": FocalLoss,
+    "bce": BCELoss,
+    "balanced_ce": BalancedCELoss,
+    "ohem": OHEMLoss,
+    "ghm": GHMC,
+    "qfl": QualityFocalLoss,
+}

@@ -7,7 +7,20 @@ import math
 import torch
 from torch import Tensor
 
+from detector.core.config import AnchorConfig
+
 LEVEL_STRIDES = (8, 16, 32, 64, 128)  # P3..P7
+
+
+def feature_sizes(h: int, w: int, levels: int = len(LEVEL_STRIDES)) -> list[tuple[int, int]]:
+    """P3..P7 sizes of the ResNet-FPN for an (h, w) input: every stride-2 step rounds up
+    (tests/test_coverage.py checks it against the model's own feature maps)."""
+    sizes = []
+    for step in range(1, 3 + levels):
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+        if step >= 3:
+            sizes.append((h, w))
+    return sizes
 
 
 def cell_anchors(size: float, scales: list[float], ratios: list[float], torchvision_compat: bool = False
@@ -69,3 +82,8 @@ class AnchorGenerator:
         cy, cx = torch.meshgrid(ys, xs, indexing="ij")
         shifts = torch.stack((cx, cy, cx, cy), dim=-1).reshape(-1, 1, 4)  # (H*W, 1, 4)
         return (shifts + cell[None]).reshape(-1, 4)
+
+
+def build_anchor_generator(cfg: AnchorConfig) -> AnchorGenerator:
+    """The one builder of the anchor generator from config (model, coverage, scripts)."""
+    return AnchorGenerator(cfg.sizes, cfg.scales, cfg.ratios, torchvision_compat=cfg.torchvision_compat)

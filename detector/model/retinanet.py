@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from detector.core.structures import Predictions
 from detector.core.config import ModelConfig
-from detector.model.anchors import AnchorGenerator
+from detector.model.anchors import AnchorGenerator, build_anchor_generator
 from detector.model.backbone import FPN, ResNetBody, load_backbone_weights
 from detector.model.heads import Subnet, prior_bias
 
@@ -37,13 +37,12 @@ class RetinaNet(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: Tensor) -> dict[str, Any]:
-        """images (N, 3, H, W) RGB in [0, 1] ->
-        ``cls_logits`` (N, A_total, K), ``box_deltas`` (N, A_total, 4), ``anchors`` (A_total, 4) xyxy
-        in input pixels, ``anchors_per_level`` list[int] (how many of A_total each level holds).
-        """
-        x = (images - self.pixel_mean) / self.pixel_std
-        features = self.fpn(self.body(x))
+    def features(self, images: Tensor) -> list[Tensor]:
+        """images (N, 3, H, W) RGB in [0, 1] -> FPN levels P3..P7, each (N, C, H_l, W_l)."""
+        return self.fpn(self.body((images - self.pixel_mean) / self.pixel_std))
+
+    def heads(self, images: Tensor, features: list[Tensor]) -> Predictions:
+        """The predictions on ``features`` (see ``forward``); ``images`` gives the anchors' device."""
         sizes = [(f.shape[-2], f.shape[-1]) for f in features]  # ints; symbolic while exporting
         a = self.anchor_generator.num_anchors_per_location
         return {
@@ -53,6 +52,10 @@ class RetinaNet(nn.Module):
             "anchors_per_level": [h * w * a for h, w in sizes],
         }
 
+    def forward(self, images: Tensor) -> Predictions:
+        """images (N, 3, H, W) RGB in [0, 1] -> ``core.structures.Predictions``."""
+        return self.heads(images, self.features(images))
+
 
 def build_model(cfg: ModelConfig, num_classes: int) -> RetinaNet:
     """The RetinaNet described by ``cfg`` for ``num_classes`` foreground classes."""
@@ -60,7 +63,5 @@ def build_model(cfg: ModelConfig, num_classes: int) -> RetinaNet:
     if cfg.backbone.weights:
         load_backbone_weights(body, cfg.backbone.name, cfg.backbone.weights)
     fpn = FPN(body.out_channels, cfg.fpn_channels, cfg.p6_from)
-    anchors = AnchorGenerator(cfg.anchors.sizes, cfg.anchors.scales, cfg.anchors.ratios,
-                              torchvision_compat=cfg.anchors.torchvision_compat)
-    return RetinaNet(body, fpn, anchors, num_classes, cfg.head.num_convs, cfg.head.norm,
+    return RetinaNet(body, fpn, build_anchor_generator(cfg.anchors), num_classes, cfg.head.num_convs, cfg.head.norm,
                      cfg.head.prior_prob)

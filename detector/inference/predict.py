@@ -1,12 +1,21 @@
-"""Run a detector over a dataset and collect COCO-format results."""
+"""Run a detector over a dataset or over image files, and turn detections into records."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from torchvision.ops import box_convert
+
+from detector.core.structures import Detections
+from detector.core.boxes import xyxy_to_xywh
+from detector.data.build import collate
+from detector.data.image_files import ImageFiles
+from detector.data.transforms import DetectionTransform
+from detector.inference.detector import Detector
 
 from detector.inference.postprocess import PostProcessor
 
@@ -28,7 +37,7 @@ def to_coco_results(detections: list[dict[str, Tensor]], image_ids: list[int], c
 @torch.no_grad()
 def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, device: torch.device,
             amp_dtype: torch.dtype | None = None, channels_last: bool = False
-            ) -> tuple[list[dict[str, Tensor]], list[int]]:
+            ) -> tuple[list[Detections], list[int]]:
     """Detections in original image pixels for every image of ``loader``, and their image ids."""
     was_training = model.training
     model.eval()
@@ -45,3 +54,25 @@ def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, devi
         image_ids += targets["image_id"].tolist()
     model.train(was_training)
     return detections, image_ids
+
+
+def detect_files(det: Detector, files: list[Path]) -> list[Detections]:
+    """Detections in original pixels for each image file (the detector's own preprocessing)."""
+    loader = DataLoader(ImageFiles(files, DetectionTransform(det.cfg.augment, train=False)),
+                        batch_size=det.cfg.train.batch_size, collate_fn=collate)
+    return predict(det.model, det.postprocess, loader, det.device, det.amp_dtype)[0]
+
+
+def detection_records(files: list[Path], detections: list[Detections], det: Detector,
+                      min_score: float) -> list[dict[str, Any]]:
+    """One record per detection scoring >= ``min_score``: file, image_id (position), category_id
+    (the dataset's real id), category, score, bbox [x, y, w, h] in original pixels."""
+    records = []
+    for index, (file, d) in enumerate(zip(files, detections)):
+        keep = d["scores"] >= min_score
+        xywh = [xyxy_to_xywh(box) for box in d["boxes"][keep].tolist()]
+        for box, score, label in zip(xywh, d["scores"][keep].tolist(), d["labels"][keep].tolist()):
+            records.append({"file": str(file), "image_id": index, "category_id": det.cat_ids[label],
+                            "category": det.class_names[label], "score": round(score, 5),
+                            "bbox": [round(v, 2) for v in box]})
+    return records

@@ -1,0 +1,70 @@
+"""A training run from a config: device, data (scanned and checked), model, criterion, optimiser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from detector.core.boxes import BoxCoder
+from detector.core.config import Config
+from detector.core.device import amp_dtype, resolve_device, seed_everything
+from detector.core.distributed import current, main_first
+from detector.data.build import build_dataset, prepare_data
+from detector.engine.run_files import RunFiles
+from detector.engine.schedule import build_optimizer, build_scheduler
+from detector.engine.trainer import Trainer
+from detector.evaluation.coverage import coverage_warning
+from detector.inference.postprocess import build_postprocessor
+from detector.losses.criterion import build_criterion
+from detector.model.retinanet import build_model
+from detector.model.weights import init_from
+
+
+def run_dir_of(cfg: Config) -> Path:
+    return Path(cfg.train.output_dir or Path("runs") / cfg.name)
+
+
+def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
+    """Everything a run needs; ``initialise=False`` skips ``model.init_from`` (resuming)."""
+    seed_everything(cfg.train.seed)
+    info = current()
+    device = resolve_device(cfg.train.device)
+    if info.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    if cfg.train.batch_size % info.world:
+        raise ValueError(f"train.batch_size {cfg.train.batch_size} is the global batch and must be a multiple "
+                         f"of the {info.world} processes")
+    if cfg.train.sync_bn and device.type != "cuda":
+        raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on the CPU "
+                         "use model.backbone.frozen_bn=true, or train.sync_bn=false")
+    amp_dtype(cfg.train.amp, device)  # validate early
+    run_dir = run_dir_of(cfg)
+    with main_first():  # rank 0 generates/scans the data first; the others then read its cache
+        prepared, report = prepare_data(cfg, run_dir=run_dir, strict=False)
+    report_file = RunFiles(run_dir, enabled=info.main).data_report(report) or run_dir / "data_report.txt"
+    report.raise_for(cfg.data.on_bad_image, report_file)  # every process: all stop together
+    if info.main:
+        print(report.summary() + f"\n(every problem: {report_file})")
+    train_set, val_set = (build_dataset(cfg, s, prepared=prepared[s]) for s in ("train", "val"))
+    if len(train_set) == 0:
+        raise ValueError(f"the training split of {train_set.source} has no images")
+    warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
+    if warning:
+        print(warning)
+    model = build_model(cfg.model, len(train_set.cat_ids))
+    if cfg.model.init_from and initialise:
+        print(f"initialising from {cfg.model.init_from}:\n"
+              + init_from(model, cfg.model.init_from, cfg.model.head.norm).summary())
+    model = model.to(device)
+    if cfg.train.sync_bn and info.world > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg.solver)
+    coder = BoxCoder(cfg.loss.box_coder_weights)
+    return Trainer(cfg, run_dir, device, model, build_criterion(cfg.loss, cfg.matcher),
+               build_postprocessor(cfg.inference, coder), optimizer, build_scheduler(optimizer, cfg.solver),
+               torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"), train_set, val_set, info)
