@@ -17,39 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from torchvision.io import write_png
-from torchvision.utils import draw_bounding_boxes
 
-from detector.evaluation.coverage import (anchor_override, dataset_boxes, format_coverage, measure,
-                                        suggest)
-from detector.core.boxes import build_matcher, pairwise_iou
-from detector.core.config import Config, ConfigError, load_config
+from detector.core.config import ConfigError, load_config
 from detector.data.build import build_dataset
-from detector.evaluation.draw import to_uint8
-from detector.model.anchors import build_anchor_generator, feature_sizes
+from detector.evaluation.coverage import anchor_override, dataset_boxes, draw_coverage, format_coverage, measure, suggest
 
 DEFAULT_CONFIG = "configs/shapes_focal.yaml"
-
-
-def draw(cfg: Config, split: str, image_ids: list[int], out: Path) -> None:
-    """Covered boxes green, uncovered red, positive anchors yellow, on the model-input image."""
-    dataset = build_dataset(cfg, split, train_transforms=False)
-    generator = build_anchor_generator(cfg.model.anchors)
-    matcher = build_matcher(cfg.matcher)
-    out.mkdir(parents=True, exist_ok=True)
-    index_of = {image_id: i for i, image_id in enumerate(dataset.image_ids)}
-    for image_id in image_ids:
-        image, target = dataset[index_of[image_id]]
-        boxes = target["boxes"][~target["crowd"]]
-        grid = generator(feature_sizes(*image.shape[-2:]), torch.device("cpu"))
-        matches = matcher(grid, boxes[None], torch.ones(1, len(boxes), dtype=torch.bool))[0]
-        canvas = draw_bounding_boxes(to_uint8(image), grid[matches >= 0], colors="yellow", width=1)
-        if len(boxes):
-            covered = pairwise_iou(grid, boxes).max(dim=0).values >= cfg.matcher.fg_iou
-            colors = ["green" if c else "red" for c in covered.tolist()]
-            canvas = draw_bounding_boxes(canvas, boxes, colors=colors, width=2)
-        write_png(canvas, str(out / f"coverage_{image_id}.png"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.draw:
             ids = list(current.uncovered_ids) + [i.image_id for i in images if i.image_id not in current.uncovered_ids]
             out = Path(args.output or Path("runs") / cfg.name / "coverage")
-            draw(cfg, args.split, ids[: args.draw], out)
+            out.mkdir(parents=True, exist_ok=True)
+            dataset = build_dataset(cfg, args.split, train_transforms=False)
+            for image_id in ids[: args.draw]:
+                write_png(draw_coverage(dataset, image_id, cfg.model.anchors, cfg.matcher),
+                          str(out / f"coverage_{image_id}.png"))
             print(f"drew {min(args.draw, len(ids))} images to {out}/")
     except (ConfigError, FileNotFoundError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,10 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from detector.core.config import Config, load_config
+from detector.core.config import Config, ModelConfig, load_config
+from detector.core.checkpoint import save_checkpoint
 from detector.data.build import prepare_data
+from detector.data.synthetic import ensure_synthetic
+from detector.model.retinanet import build_model
 from detector.data.problems import DataReport
 
 
@@ -62,6 +66,21 @@ def kinds(report: DataReport, split: int = 0) -> dict[str, int]:
     return dict(report.splits[split].counts())
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path]:
+    """(config, checkpoint) of an untrained tiny model on a tiny synthetic set, made once and shared
+    read-only: for tests of what runs a checkpoint (detect, evaluate), not of training."""
+    root = tmp_path_factory.mktemp("tiny_checkpoint")
+    cfg = tiny_config(root)
+    ensure_synthetic(cfg.data.synthetic, cfg.data.root)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, len(cfg.data.synthetic.classes))
+    path = root / "model.pt"
+    save_checkpoint({"model": model.state_dict(), "config": cfg.to_dict(), "cat_ids": [1, 2, 3],
+                     "class_names": list(cfg.data.synthetic.classes)}, path)
+    return cfg, path
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path: Path) -> Config:
     return tiny_config(tmp_path)
@@ -96,3 +115,25 @@ def write_voc(folder: Path, items: dict[str, tuple[tuple[int, int], list]], spli
         split_file.parent.mkdir(parents=True, exist_ok=True)
         split_file.write_text("\n".join(items) + "\n")
     return folder
+
+
+def small_model_cfg() -> ModelConfig:
+    cfg = ModelConfig()
+    cfg.backbone.name = "resnet18"
+    cfg.fpn_channels = 32
+    cfg.head.num_convs = 1
+    return cfg
+
+
+def image(path: Path, w: int = 40, h: int = 30, fmt: str | None = None, seed: int = 0) -> Path:
+    """A noisy RGB image (noise makes JPEGs long enough to truncate), saved as ``fmt``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, format=fmt or ("JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None))
+    return path
+
+
+def truncate(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path

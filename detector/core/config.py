@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
+from detector.core.io import read_yaml_mapping
+
 
 class ConfigError(ValueError):
     """A bad config file, key or value; the message is one line meant for the user."""
@@ -320,18 +322,10 @@ def parse_override(text: str) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
-    return data
+        return read_yaml_mapping(path, "config file")
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def from_dict(data: dict[str, Any]) -> Config:

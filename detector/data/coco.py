@@ -15,6 +15,7 @@ from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
 from detector.core.boxes import xywh_to_xyxy
+from detector.core.io import read_json
 from detector.data.draft import Draft
 from detector.data.files import base_name, image_files
 from detector.data.images import load_rgb
@@ -24,14 +25,7 @@ __all__ = ["CocoDetection", "coco_draft", "coco_from_dict", "load_coco", "load_r
 
 def read_coco_json(ann_file: str | Path) -> dict[str, Any]:
     """A COCO-format JSON file, checked (``check_coco``)."""
-    ann_file = Path(ann_file)
-    if not ann_file.is_file():
-        raise FileNotFoundError(f"annotation file '{ann_file}' does not exist")
-    try:
-        data = json.loads(ann_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"annotation file '{ann_file}' is not valid JSON: {exc}") from None
-    return check_coco(data, f"annotation file '{ann_file}'")
+    return check_coco(read_json(ann_file, "annotation file"), f"annotation file '{ann_file}'")
 
 
 def load_coco(ann_file: str | Path) -> COCO:

@@ -21,8 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from detector.core.io import read_yaml_mapping
 from detector.data.draft import Draft
 from detector.data.files import image_files
 from detector.data.images import is_image_file
@@ -32,14 +31,7 @@ NORMALISED_SLACK = 0.01  # rounding: coordinates a little outside 0..1 are clipp
 
 def read_yolo_yaml(path: Path) -> dict[str, Any]:
     """The YAML with ``root`` (the resolved ``path``) and ``names`` as a list (index = class id)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"YOLO data file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"YOLO data file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
-    if not isinstance(data, dict):
-        raise ValueError(f"YOLO data file '{path}' must hold a mapping (path, train, val, names)")
+    data = read_yaml_mapping(path, "YOLO data file")
     root = data.get("path")
     if root in (None, ""):
         data["root"] = path.parent.resolve()

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor
+from torchvision.utils import draw_bounding_boxes
 
 from detector.core.boxes import BACKGROUND, IGNORE, build_matcher, pairwise_iou
 from detector.core.config import AnchorConfig, AugmentConfig, MatcherConfig
 from detector.data.coco import CocoDetection
 from detector.data.transforms import resize_scale
+from detector.evaluation.draw import to_uint8
 from detector.model.anchors import build_anchor_generator, feature_sizes
 
 SIZE_BUCKETS = (0, 16, 32, 64, 128, 256, math.inf)  # sqrt(area) in model-input pixels
@@ -164,3 +166,16 @@ def coverage_warning(dataset: CocoDetection, augment: AugmentConfig, anchors: An
             f"(IoU >= {matcher.fg_iou}); most misses are boxes of sqrt(area) {worst[0]} px "
             f"({worst[2]} of {worst[1]}). Run `python anchors.py --config <your config>` for a report and "
             "measured better anchors.")
+
+
+def draw_coverage(dataset: CocoDetection, image_id: int, anchors: AnchorConfig, matcher: MatcherConfig) -> Tensor:
+    """(3, H, W) uint8 model-input image: covered boxes green, uncovered red, positive anchors yellow."""
+    image, target = dataset[dataset.image_ids.index(image_id)]
+    boxes = target["boxes"][~target["crowd"]]
+    grid = build_anchor_generator(anchors)(feature_sizes(*image.shape[-2:]), torch.device("cpu"))
+    matches = build_matcher(matcher)(grid, boxes[None], torch.ones(1, len(boxes), dtype=torch.bool))[0]
+    canvas = draw_bounding_boxes(to_uint8(image), grid[matches >= 0], colors="yellow", width=1)
+    if len(boxes):
+        covered = pairwise_iou(grid, boxes).max(dim=0).values >= matcher.fg_iou
+        canvas = draw_bounding_boxes(canvas, boxes, colors=["green" if c else "red" for c in covered.tolist()], width=2)
+    return canvas

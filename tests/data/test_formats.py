@@ -12,21 +12,7 @@ from PIL import Image
 
 from detector.core.config import load_config
 from detector.data.problems import DataError
-from tests.conftest import kinds, prepare, voc_xml
-
-
-def image(path: Path, w: int = 40, h: int = 30, fmt: str | None = None, seed: int = 0) -> Path:
-    """A noisy RGB image (noise makes JPEGs long enough to truncate), saved as ``fmt``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path, format=fmt or ("JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None))
-    return path
-
-
-def truncate(path: Path) -> Path:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
+from tests.conftest import image, kinds, prepare, truncate, voc_xml
 
 
 def cfg_of(*overrides: str):

@@ -16,7 +16,7 @@ from detector.core.distributed import DistInfo
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = 4
 # Same global batch, same images, same augmentation: the only difference is the floating-point
 # order of the gradient sums (per process, then all-reduced), so losses agree to float32 noise
@@ -56,7 +56,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     save_yaml(ddp, tmp_path / "ddp.yaml")
     out = tmp_path / "out"
     out.mkdir()
-    proc = torchrun("tests/ddp_worker.py", str(tmp_path / "ddp.yaml"), str(STEPS), str(out))
+    proc = torchrun("tests/engine/ddp_worker.py", str(tmp_path / "ddp.yaml"), str(STEPS), str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rank0, rank1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert rank0["world"] == 2

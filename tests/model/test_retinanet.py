@@ -2,17 +2,9 @@ import math
 
 import torch
 
-from detector.core.config import ModelConfig
 from detector.model.heads import prior_bias
 from detector.model.retinanet import build_model
-
-
-def small_model_cfg() -> ModelConfig:
-    cfg = ModelConfig()
-    cfg.backbone.name = "resnet18"
-    cfg.fpn_channels = 32
-    cfg.head.num_convs = 1
-    return cfg
+from tests.conftest import small_model_cfg
 
 
 def test_forward_shapes_and_prior_init():

@@ -8,7 +8,7 @@ from detector.model.anchors import feature_sizes
 from detector.core.config import AnchorConfig, MatcherConfig, load_config
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
-from tests.test_model import small_model_cfg
+from tests.conftest import small_model_cfg
 from detector.model.retinanet import build_model
 
 

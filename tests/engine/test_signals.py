@@ -13,7 +13,7 @@ from detector.core.checkpoint import load_checkpoint
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sigterm_saves_and_resume_continues(tmp_path):

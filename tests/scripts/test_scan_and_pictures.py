@@ -18,7 +18,7 @@ from detector.data.build import build_dataset
 from detector.evaluation.draw import class_colors, draw_boxes, ground_truth_grid
 from detector.evaluation.figures import confusion_matrix
 from tests.conftest import prepare
-from tests.test_formats import truncate
+from tests.conftest import truncate
 
 TINY = ["augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32", "model.head.num_convs=1",
         "model.anchors.sizes=[16,32,64,128,256]", "train.batch_size=2", "train.num_workers=1", "train.vis_images=1",

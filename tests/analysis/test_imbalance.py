@@ -8,9 +8,6 @@ import pytest
 import evaluate
 from detector.analysis.imbalance import calibration, cumulative_curve, focal_per_sample, hardest_share, loss_distribution
 from detector.data.coco import coco_from_dict
-from detector.core.checkpoint import save_checkpoint
-from detector.engine.setup import build_trainer
-from tests.conftest import tiny_config
 
 
 def test_focal_per_sample_and_shares():
@@ -52,10 +49,8 @@ def test_calibration_by_hand():
     assert cal["ece"] == pytest.approx(expected)
 
 
-def test_evaluate_imbalance_writes_report(tmp_path, capsys):
-    cfg = tiny_config(tmp_path)
-    save_checkpoint(build_trainer(cfg).state_dict(), tmp_path / "m.pt")
-    assert evaluate.main(["--checkpoint", str(tmp_path / "m.pt"), "--imbalance", "--output", str(tmp_path / "e"),
+def test_evaluate_imbalance_writes_report(tmp_path, capsys, tiny_checkpoint):
+    assert evaluate.main(["--checkpoint", str(tiny_checkpoint[1]), "--imbalance", "--output", str(tmp_path / "e"),
                           "inference.score_thresh=0.0"]) == 0
     out = capsys.readouterr().out
     assert "calibration: ECE" in out and "neg hardest 1%" in out

@@ -16,7 +16,7 @@ from detector.core.boxes import BoxCoder
 from detector.core.config import LossConfig, MatcherConfig
 from detector.losses.criterion import build_criterion
 from detector.inference.postprocess import PostProcessor
-from tests.test_model import small_model_cfg
+from tests.conftest import small_model_cfg
 from detector.model.retinanet import build_model
 
 

@@ -1,7 +1,7 @@
-"""Run by tests/test_distributed.py under torchrun: train a config to step N on this process, then
+"""Run by tests/engine/test_distributed.py under torchrun: train a config to step N on this process, then
 save this rank's weights and its evaluation (gathered over ranks) to OUT/rank<R>.pt.
 
-    python -m torch.distributed.run --nproc_per_node=2 tests/ddp_worker.py CONFIG N OUT
+    python -m torch.distributed.run --nproc_per_node=2 tests/engine/ddp_worker.py CONFIG N OUT
 """
 
 import sys
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script by torchrun
 
 from detector.core.config import load_config  # noqa: E402
 from detector.core.distributed import init_distributed, shutdown  # noqa: E402
