@@ -170,7 +170,7 @@ class InferenceConfig:
 
 @dataclass
 class EvalConfig:
-    # faster-coco-eval gives the same 12 stats as pycocotools (tests/test_evaluate.py) several
+    # faster-coco-eval gives the same 12 stats as pycocotools (tests/evaluation/test_evaluate.py) several
     # times faster; pycocotools stays available as the reference implementation
     backend: Literal["faster_coco_eval", "pycocotools"] = "faster_coco_eval"
     confusion_score: float = 0.3  # detections scoring at least this count in the confusion matrix

@@ -14,7 +14,7 @@ LEVEL_STRIDES = (8, 16, 32, 64, 128)  # P3..P7
 
 def feature_sizes(h: int, w: int, levels: int = len(LEVEL_STRIDES)) -> list[tuple[int, int]]:
     """P3..P7 sizes of the ResNet-FPN for an (h, w) input: every stride-2 step rounds up
-    (tests/test_coverage.py checks it against the model's own feature maps)."""
+    (tests/evaluation/test_coverage.py checks it against the model's own feature maps)."""
     sizes = []
     for step in range(1, 3 + levels):
         h, w = math.ceil(h / 2), math.ceil(w / 2)
