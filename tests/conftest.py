@@ -20,16 +20,20 @@ from detector.model.retinanet import build_model
 from detector.data.problems import DataReport
 
 
+# the tiny model and run every training test uses, on 96 px images (any dataset)
+TINY_RUN = ["augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32",
+            "model.head.num_convs=1", "model.anchors.sizes=[16,32,64,128,256]", "train.batch_size=4",
+            "train.num_workers=0", "train.vis_images=1", "solver.warmup_iters=5", "solver.max_iters=4",
+            "train.checkpoint_period=2"]
+
+
 def tiny_config(tmp_path: Path, **synthetic) -> Config:
-    """A small, fast config on a tiny synthetic dataset under ``tmp_path``."""
+    """A small, fast config (``TINY_RUN``) on a tiny synthetic dataset under ``tmp_path``."""
     overrides = [
         f"data.root={tmp_path / 'shapes'}", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
         "data.synthetic.image_size=96", "data.synthetic.size_range=[16,40]",
         "data.synthetic.objects_per_image=[1,3]", "data.synthetic.empty_fraction=0.0",
-        "augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32",
-        "model.head.num_convs=1", "model.anchors.sizes=[16,32,64,128,256]", "train.batch_size=4",
-        "train.num_workers=0", "train.vis_images=1", f"train.output_dir={tmp_path / 'run'}",
-        "solver.warmup_iters=5", "solver.max_iters=4", "train.checkpoint_period=2",
+        *TINY_RUN, f"train.output_dir={tmp_path / 'run'}",
     ]
     overrides += [f"data.synthetic.{k}={v}" for k, v in synthetic.items()]
     return load_config(None, overrides)

@@ -12,6 +12,7 @@ from detector.core.config import Config
 from detector.core.device import amp_dtype, resolve_device, seed_everything
 from detector.core.distributed import current, main_first
 from detector.data.build import build_dataset, prepare_data
+from detector.data.coco import CocoDetection
 from detector.engine.run_files import RunFiles
 from detector.engine.schedule import build_optimizer, build_scheduler
 from detector.engine.trainer import Trainer
@@ -40,20 +41,10 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     if cfg.train.sync_bn and device.type != "cuda":
         raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on the CPU "
                          "use model.backbone.frozen_bn=true, or train.sync_bn=false")
-    amp_dtype(cfg.train.amp, device)  # validate early
+    amp_dtype(cfg.train.amp, device)  # config mistakes surface before the data scan
+    criterion = build_criterion(cfg.loss, cfg.matcher)
     run_dir = run_dir_of(cfg)
-    with main_first():  # rank 0 generates/scans the data first; the others then read its cache
-        prepared, report = prepare_data(cfg, run_dir=run_dir, strict=False)
-    report_file = RunFiles(run_dir, enabled=info.main).data_report(report) or run_dir / "data_report.txt"
-    report.raise_for(cfg.data.on_bad_image, report_file)  # every process: all stop together
-    if info.main:
-        print(report.summary() + f"\n(every problem: {report_file})")
-    train_set, val_set = (build_dataset(cfg, s, prepared=prepared[s]) for s in ("train", "val"))
-    if len(train_set) == 0:
-        raise ValueError(f"the training split of {train_set.source} has no images")
-    warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
-    if warning:
-        print(warning)
+    train_set, val_set = build_datasets(cfg, run_dir, info.main)
     model = build_model(cfg.model, len(train_set.cat_ids))
     if cfg.model.init_from and initialise:
         print(f"initialising from {cfg.model.init_from}:\n"
@@ -64,7 +55,25 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.solver)
-    coder = BoxCoder(cfg.loss.box_coder_weights)
-    return Trainer(cfg, run_dir, device, model, build_criterion(cfg.loss, cfg.matcher),
-               build_postprocessor(cfg.inference, coder), optimizer, build_scheduler(optimizer, cfg.solver),
-               torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16"), train_set, val_set, info)
+    postprocess = build_postprocessor(cfg.inference, BoxCoder(cfg.loss.box_coder_weights))
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
+    return Trainer(cfg, run_dir, device, model, criterion, postprocess, optimizer,
+                   build_scheduler(optimizer, cfg.solver), scaler, train_set, val_set, info)
+
+
+def build_datasets(cfg: Config, run_dir: Path, main: bool) -> tuple[CocoDetection, CocoDetection]:
+    """(train, val) after the data scan: its report goes to the run folder and its summary to the
+    console (rank 0), and every process stops together on what cannot be trained on."""
+    with main_first():  # rank 0 generates/scans the data first; the others then read its cache
+        prepared, report = prepare_data(cfg, run_dir=run_dir, strict=False)
+    report_file = RunFiles(run_dir, enabled=main).data_report(report) or run_dir / "data_report.txt"
+    report.raise_for(cfg.data.on_bad_image, report_file)
+    if main:
+        print(report.summary() + f"\n(every problem: {report_file})")
+    train_set, val_set = (build_dataset(cfg, s, prepared=prepared[s]) for s in ("train", "val"))
+    if len(train_set) == 0:
+        raise ValueError(f"the training split of {train_set.source} has no images")
+    warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
+    if warning:
+        print(warning)
+    return train_set, val_set

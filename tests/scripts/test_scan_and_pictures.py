@@ -17,12 +17,10 @@ from detector.core.config import load_config
 from detector.data.build import build_dataset
 from detector.evaluation.draw import class_colors, draw_boxes, ground_truth_grid
 from detector.evaluation.figures import confusion_matrix
-from tests.conftest import prepare
-from tests.conftest import truncate
+from tests.conftest import TINY_RUN, prepare, truncate
 
-TINY = ["augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32", "model.head.num_convs=1",
-        "model.anchors.sizes=[16,32,64,128,256]", "train.batch_size=2", "train.num_workers=1", "train.vis_images=1",
-        "solver.warmup_iters=2", "solver.max_iters=3", "train.checkpoint_period=3", "train.log_period=1"]
+# the shared tiny run, in batches of 2 through a loader worker process (bad files must not kill it)
+TINY = [*TINY_RUN, "train.batch_size=2", "train.num_workers=1", "solver.max_iters=3", "train.checkpoint_period=3"]
 
 
 def shapes_csv(root: Path, n: int = 10) -> Path:
