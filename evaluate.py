@@ -2,6 +2,7 @@
 
     python evaluate.py --checkpoint runs/shapes_focal/last.pt         # val split of its dataset
     python evaluate.py --checkpoint CKPT --images DIR --annotations FILE [key.sub=value ...]
+    python evaluate.py --config configs/coco2017_torchvision.yaml --weights tv_coco.pth  # torchvision's weights
     python evaluate.py --annotations FILE --detections RESULTS.json   # score a results file
     python evaluate.py ... evaluation.backend=pycocotools             # the reference COCO implementation
     python evaluate.py --checkpoint CKPT --scores                     # + where the scores sit
@@ -33,6 +34,9 @@ from detector.inference.detector import Detector
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="checkpoint to evaluate (last.pt or best.pt)")
+    parser.add_argument("--weights", help="a weights file (torchvision's RetinaNet state_dict, or a checkpoint) "
+                                          "for the model of --config, evaluated on --config's data")
+    parser.add_argument("--config", help="with --weights: the YAML config giving the model and the data")
     parser.add_argument("--images", help="image folder of the evaluation set (default: the config's val split)")
     parser.add_argument("--annotations", help="its annotations (COCO JSON, or the checkpoint's data format)")
     parser.add_argument("--detections", help="COCO results JSON to score against --annotations")
@@ -46,8 +50,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="run folders or metrics JSON files")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
-    if not (args.compare or args.checkpoint or args.detections):
-        parser.error("give --checkpoint, --detections with --annotations, or --compare")
+    if not (args.compare or args.checkpoint or args.detections or args.weights):
+        parser.error("give --checkpoint, --weights with --config, --detections with --annotations, or --compare")
+    if bool(args.weights) != bool(args.config):
+        parser.error("--weights and --config go together")
     if args.detections and not args.annotations:
         parser.error("--detections needs --annotations (the ground truth)")
     return args
@@ -88,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.detections:
             report(args, *score_file(args))
         else:
-            result, dataset, det = evaluate_checkpoint(args.checkpoint, args.overrides, args.images or "",
-                                                       args.annotations or "")
-            report(args, result, dataset.coco, Path(args.output or Path(args.checkpoint).parent), det, dataset)
+            source = args.checkpoint or args.weights
+            result, dataset, det = evaluate_checkpoint(source, args.overrides, args.images or "",
+                                                       args.annotations or "", args.config)
+            report(args, result, dataset.coco, Path(args.output or Path(source).parent), det, dataset)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

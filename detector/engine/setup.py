@@ -48,7 +48,8 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     model = build_model(cfg.model, len(train_set.cat_ids))
     if cfg.model.init_from and initialise:
         print(f"initialising from {cfg.model.init_from}:\n"
-              + init_from(model, cfg.model.init_from, cfg.model.head.norm).summary())
+              + init_from(model, cfg.model.init_from, cfg.model.head.norm,
+                        dict(zip(train_set.cat_ids, train_set.class_names))).summary())
     model = model.to(device)
     if cfg.train.sync_bn and info.world > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -11,7 +11,7 @@ import torch
 from pycocotools.coco import COCO
 from torch import Tensor, nn
 
-from detector.core.config import Config
+from detector.core.config import Config, load_config
 from detector.core.distributed import current, gather_lists
 from detector.data.build import build_dataset, build_loader
 from detector.data.coco import CocoDetection
@@ -19,7 +19,7 @@ from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_d
 from detector.evaluation.figures import confusion_matrix, plot_confusion, plot_pr_curves, save
 from detector.evaluation.voc_eval import voc_evaluate
 from detector.inference.predict import predict, to_coco_results
-from detector.inference.detector import Detector, load_detector
+from detector.inference.detector import Detector, detector_from_weights, load_detector
 from detector.inference.postprocess import PostProcessor
 
 
@@ -84,15 +84,22 @@ def score_results(coco_gt: COCO, detections: list[dict[str, Any]], backend: str 
     return EvalResult(stats, per_class, detections, [], voc_evaluate(coco_gt, detections), pr50)
 
 
-def evaluate_checkpoint(path: str | Path, overrides: list[str], images: str = "", annotations: str = ""
-                        ) -> tuple[EvalResult, CocoDetection, Detector]:
+def evaluate_checkpoint(path: str | Path, overrides: list[str], images: str = "", annotations: str = "",
+                        config: str | Path | None = None) -> tuple[EvalResult, CocoDetection, Detector]:
     """A checkpoint on its config's validation split, or on the ``images`` / ``annotations`` given
-    (read in the checkpoint's ``data.dataset`` format)."""
+    (read in the checkpoint's ``data.dataset`` format). With ``config``, ``path`` is a weights
+    file (e.g. torchvision's COCO RetinaNet) for that config's model, on that config's data."""
     def point_at_data(cfg: Config) -> None:
         cfg.data.val_images = images or cfg.data.val_images
         cfg.data.val_annotations = annotations or cfg.data.val_annotations
-    det = load_detector(path, overrides, point_at_data)
-    dataset = build_dataset(det.cfg, "val")
+    if config is not None:
+        cfg = load_config(config, overrides)
+        point_at_data(cfg)
+        dataset = build_dataset(cfg, "val")
+        det = detector_from_weights(cfg, path, dataset.cat_ids, dataset.class_names)
+    else:
+        det = load_detector(path, overrides, point_at_data)
+        dataset = build_dataset(det.cfg, "val")
     if dataset.cat_ids != det.cat_ids:
         raise ValueError(f"{dataset.source} has category ids {dataset.cat_ids}, the checkpoint was "
                          f"trained on {det.cat_ids}")

@@ -13,6 +13,7 @@ from detector.core.config import Config, apply_overrides, from_dict
 from detector.core.checkpoint import CheckpointError, load_checkpoint
 from detector.core.device import amp_dtype, resolve_device
 from detector.model.retinanet import RetinaNet, build_model
+from detector.model.weights import init_from
 from detector.inference.postprocess import PostProcessor, build_postprocessor
 
 
@@ -49,3 +50,17 @@ def load_detector(path: str | Path, overrides: list[str] | None = None, edit: An
                               f"{str(exc).splitlines()[0]}") from None
     post = build_postprocessor(cfg.inference, BoxCoder(cfg.loss.box_coder_weights))
     return Detector(cfg, model.to(device).eval(), post, cat_ids, list(state["class_names"]), device)
+
+
+def detector_from_weights(cfg: Config, weights: str | Path, cat_ids: list[int], class_names: list[str]) -> Detector:
+    """A detector of ``cfg``'s architecture for a dataset's classes, from a weights file (one of
+    our checkpoints, or torchvision's RetinaNet state_dict: for COCO's categories its classifier
+    is mapped by category id).
+    A classifier the file cannot provide is an error: evaluating a random layer measures nothing."""
+    model = build_model(cfg.model, len(cat_ids))
+    report = init_from(model, weights, cfg.model.head.norm, dict(zip(cat_ids, class_names)))
+    if report.reinitialised or any(k.startswith("cls_head.out") for k in report.missing):
+        raise CheckpointError(f"'{weights}' does not fit this model for classes {cat_ids}:\n{report.summary()}")
+    device = resolve_device(cfg.train.device)
+    post = build_postprocessor(cfg.inference, BoxCoder(cfg.loss.box_coder_weights))
+    return Detector(cfg, model.to(device).eval(), post, list(cat_ids), list(class_names), device)

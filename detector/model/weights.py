@@ -3,6 +3,11 @@
 Everything whose name and shape fit is loaded; the rest keeps its fresh initialisation and is
 reported. When the number of classes differs, the classification output layer is the part that
 does not fit: it stays at N(0, 0.01) weights and the prior-probability bias, as the paper starts it.
+The exception is torchvision's COCO-trained model, whose classifier has one output per COCO
+category id (91, the unused ids included): when the dataset's categories are COCO's (each id
+carries COCO's name for it, as in instances_val2017.json), each of our classes takes the outputs
+of its own id, so COCO gets the trained classifier, not a new one. Other datasets (ids 1..K of
+their own classes) keep the fresh classifier: COCO's "person" output is no start for class 1.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 from detector.core.checkpoint import CheckpointError, load_plain
@@ -35,9 +41,10 @@ class InitReport:
     reinitialised: list[str] = field(default_factory=list)  # ours, left at their fresh init (shape differs)
     skipped: list[str] = field(default_factory=list)  # in the file, no place in this model
     missing: list[str] = field(default_factory=list)  # ours, absent from the file
+    mapped: str = ""  # how the classifier's outputs were taken by category id, if they were
 
     def summary(self) -> str:
-        lines = [f"loaded {len(self.loaded)} tensors"]
+        lines = [f"loaded {len(self.loaded)} tensors"] + ([self.mapped] if self.mapped else [])
         for name, keys in (("re-initialised (shape differs)", self.reinitialised),
                            ("skipped (not in this model)", self.skipped),
                            ("kept fresh (not in the file)", self.missing)):
@@ -80,13 +87,48 @@ def read_weights(path: str | Path) -> dict[str, Tensor]:
     return state
 
 
-def init_from(model: nn.Module, path: str | Path, head_norm: str = "none") -> InitReport:
-    """Load into ``model`` every tensor of ``path`` whose name and shape fit; report the rest."""
+CLASSIFIER = ("cls_head.out.weight", "cls_head.out.bias")
+
+
+def coco_names() -> list[str]:
+    """COCO's category names by id (index 0 the background, "N/A" for the unused ids), as torchvision has them."""
+    from torchvision.models.detection import RetinaNet_ResNet50_FPN_Weights
+    return list(RetinaNet_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
+
+
+def classifier_by_category_id(state: dict[str, Tensor], own: dict[str, Tensor], categories: dict[int, str]) -> str:
+    """Take, for our label j, the classifier rows of the j-th category id from a COCO classifier
+    with one output per id (rows a * K_src + id, a the anchor), if every category is COCO's own
+    (its id has COCO's name); "" when it does not apply."""
+    weight, bias = (state.get(k) for k in CLASSIFIER)
+    ours = own.get(CLASSIFIER[0])
+    category_ids = list(categories)
+    if weight is None or bias is None or ours is None or weight.shape == ours.shape or not category_ids:
+        return ""
+    names = coco_names()
+    if any(not 0 < c < len(names) or names[c] != name for c, name in categories.items()):
+        return ""
+    anchors = ours.shape[0] // len(category_ids)
+    k_src = weight.shape[0] // anchors
+    if weight.shape[0] % anchors or weight.shape[1:] != ours.shape[1:] or not 0 <= min(category_ids) <= max(
+            category_ids) < k_src:
+        return ""
+    rows = torch.tensor([a * k_src + c for a in range(anchors) for c in category_ids])
+    state[CLASSIFIER[0]], state[CLASSIFIER[1]] = weight[rows], bias[rows]
+    return f"classifier outputs taken by category id: {len(category_ids)} of the file's {k_src}"
+
+
+def init_from(model: nn.Module, path: str | Path, head_norm: str = "none",
+              categories: dict[int, str] | None = None) -> InitReport:
+    """Load into ``model`` every tensor of ``path`` whose name and shape fit; report the rest.
+    With ``categories`` (the dataset's id -> name, in label order) a torchvision COCO classifier
+    is mapped onto our labels (``classifier_by_category_id``)."""
     state = read_weights(path)
-    if is_torchvision_retinanet(state):
-        state = from_torchvision(state, head_norm)
     own = model.state_dict()
     report = InitReport()
+    if is_torchvision_retinanet(state):
+        state = from_torchvision(state, head_norm)
+        report.mapped = classifier_by_category_id(state, own, categories or {})
     fitting = {}
     for key, value in state.items():
         if key.endswith("num_batches_tracked"):  # BatchNorm bookkeeping, absent from FrozenBatchNorm2d

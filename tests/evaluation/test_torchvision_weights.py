@@ -1,0 +1,99 @@
+"""torchvision's COCO RetinaNet evaluated directly: its 91-way classifier is indexed by COCO category
+id, so on a COCO-format set with non-contiguous ids each class must take its own id's outputs, and
+the results JSON must be torchvision's own detections (randomised weights stand in for COCO_V1)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import evaluate
+from detector.core.checkpoint import CheckpointError
+from detector.evaluation.evaluator import evaluate_checkpoint
+from detector.model.weights import coco_names
+from tests.model.test_weights import randomised_torchvision_retinanet
+
+CATEGORY_IDS = [3, 17, 42, 90]  # non-contiguous, as COCO's (1..90 with gaps)
+
+
+def coco_set(root, n: int = 2) -> None:
+    """``n`` 128 x 128 noise images (no resize, no padding on either side) and a COCO JSON."""
+    (root / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    images, annotations = [], []
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        images.append({"id": 10 + i, "file_name": f"{i}.png", "width": 128, "height": 128})
+        annotations.append({"id": i + 1, "image_id": 10 + i, "category_id": CATEGORY_IDS[i % 4],
+                            "bbox": [10, 10, 40, 30], "area": 1200, "iscrowd": 0})
+    names = coco_names()
+    cats = [{"id": c, "name": names[c]} for c in CATEGORY_IDS]
+    (root / "val.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": cats}))
+
+
+def overrides(root) -> list[str]:
+    # torchvision builds plain BatchNorm2d when it loads no weights (FrozenBatchNorm2d, as the
+    # config, with COCO_V1): the same normalisation, but matching it keeps the comparison to 1e-3 px
+    return ["model.backbone.frozen_bn=false", "data.dataset=coco", f"data.val_images={root / 'images'}", f"data.val_annotations={root / 'val.json'}",
+            "augment.image_size=128", "augment.max_size=128", "train.batch_size=2", "train.num_workers=0"]
+
+
+@pytest.fixture(scope="module")
+def torchvision_coco(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tv_coco")
+    coco_set(root)
+    tv = randomised_torchvision_retinanet(num_classes=91)
+    with torch.no_grad():  # as in the trained model, ids the dataset does not use never fire
+        bias = tv.head.classification_head.cls_logits.bias.view(-1, 91)
+        unused = torch.ones(91, dtype=torch.bool)
+        unused[CATEGORY_IDS] = False
+        bias[:, unused] = -100.0
+    torch.save(tv.state_dict(), root / "tv.pth")
+    images = [torch.from_numpy(np.array(Image.open(root / "images" / f"{i}.png"))).permute(2, 0, 1).float() / 255
+              for i in range(2)]
+    with torch.no_grad():
+        expected = tv(images)
+    return root, expected
+
+
+def test_results_are_torchvisions_own_detections_with_the_real_category_ids(torchvision_coco):
+    root, expected = torchvision_coco
+    result, dataset, det = evaluate_checkpoint(root / "tv.pth", overrides(root), config="configs/coco2017_torchvision.yaml")
+    assert dataset.cat_ids == CATEGORY_IDS
+    assert sum(len(e["labels"]) for e in expected) > 50  # torchvision's labels are the category ids
+    assert len(set(torch.cat([e["labels"] for e in expected]).tolist()) - {1, 2, 3, 4}) >= 1  # ids beyond 1..K
+    for image_id, e, got in zip((10, 11), expected, result.detections):
+        order = got["scores"].argsort(descending=True)
+        assert len(got["scores"]) == len(e["scores"])
+        torch.testing.assert_close(got["scores"][order], e["scores"], rtol=0, atol=1e-5)
+        torch.testing.assert_close(got["boxes"][order], e["boxes"], rtol=0, atol=1e-3)
+        assert [CATEGORY_IDS[j] for j in got["labels"][order].tolist()] == e["labels"].tolist()
+        rows = sorted((r for r in result.results if r["image_id"] == image_id), key=lambda r: -r["score"])
+        assert [r["category_id"] for r in rows] == e["labels"].tolist()
+        xywh = torch.cat((e["boxes"][:, :2], e["boxes"][:, 2:] - e["boxes"][:, :2]), dim=1)
+        torch.testing.assert_close(torch.tensor([r["bbox"] for r in rows]), xywh, rtol=0, atol=0.006)  # 2 decimals
+
+
+def test_evaluate_cli_with_weights_and_a_classifier_that_cannot_be_mapped(torchvision_coco, tmp_path, capsys):
+    root, _ = torchvision_coco
+    args = ["--config", "configs/coco2017_torchvision.yaml", "--weights", str(root / "tv.pth"),
+            "--output", str(tmp_path / "out"), *overrides(root)]
+    assert evaluate.main(args) == 0
+    assert json.loads((tmp_path / "out" / "eval_metrics.json").read_text())["AP"] >= 0
+    small = randomised_torchvision_retinanet(num_classes=5)  # ids 17, 42, 90 have no output in it
+    torch.save(small.state_dict(), tmp_path / "small.pth")
+    with pytest.raises(CheckpointError, match="does not fit this model for classes"):
+        evaluate_checkpoint(tmp_path / "small.pth", overrides(root), config="configs/coco2017_torchvision.yaml")
+
+
+def test_a_dataset_with_its_own_classes_does_not_get_cocos_outputs(torchvision_coco, tmp_path):
+    root, _ = torchvision_coco
+    data = json.loads((root / "val.json").read_text())
+    for cat in data["categories"]:
+        cat["name"] = f"my_{cat['name']}"  # same ids, other classes
+    (tmp_path / "mine.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="re-initialised .shape differs.: cls_head.out.weight"):
+        evaluate_checkpoint(root / "tv.pth", [*overrides(root), f"data.val_annotations={tmp_path / 'mine.json'}"],
+                            config="configs/coco2017_torchvision.yaml")
