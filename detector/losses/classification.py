@@ -2,9 +2,12 @@
 ``loss.cls`` name to its class, whose keyword arguments are exactly the ``loss.*`` config fields
 it uses. Adding a loss is one class, one table entry, and its test.
 
-Every loss is called on the whole batch, ``(logits, targets, positive, valid, normalizer)`` with
-logits and targets (N, A, K) and positive / valid (N, A) bool (valid = not ignored), and returns
-(loss scalar, the per-element loss (N, A, K) that entered it, for the imbalance statistics).
+Every loss is called on the whole batch, ``(logits, labels, targets, positive, valid, normalizer)``
+with logits (N, A, K), labels (N, A) (a positive's class, -1 elsewhere), positive / valid (N, A)
+bool (valid = not ignored) and, only for the losses with ``needs_targets``, dense targets
+(N, A, K); it returns (loss scalar, the per-anchor loss (N, A) that entered it, for the imbalance
+statistics). Focal, BCE, balanced CE and OHEM work from the integer labels
+(``functional.focal_loss_from_labels``): no (N, A, K) target is ever built for them.
 
 - focal: alpha-balanced focal loss (Lin et al. 2017); bce: the plain baseline; balanced_ce: alpha only.
 - ohem (the paper's other baseline): BCE on the positives and only the hardest negatives, at most
@@ -19,47 +22,41 @@ logits and targets (N, A, K) and positive / valid (N, A) bool (valid = not ignor
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from detector.losses.functional import ohem_keep, quality_focal_loss, sigmoid_focal_loss
+from detector.losses.functional import focal_loss_from_labels, ohem_keep, quality_focal_loss
 
 
-class _Masked(ABC):
-    """Sum of a per-element loss over the valid anchors, divided by the positive-count normaliser."""
+class FocalLoss:
+    """Sum over the valid anchors of the focal loss, divided by the positive-count normaliser."""
 
+    needs_targets = False  # True: the criterion passes dense (N, A, K) targets
     needs_quality = False  # True: positives' targets are the IoU of their predicted box
 
-    @abstractmethod
-    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
-        """(N, A, K) logits and targets -> (N, A, K) loss."""
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0) -> None:
+        self.alpha, self.gamma = alpha, gamma
 
-    def keep(self, per_elem: Tensor, positive: Tensor, valid: Tensor) -> Tensor:
-        return valid
+    def keep(self, per_anchor: Tensor, positive: Tensor, valid: Tensor) -> Tensor | None:
+        """(N, A) bool: the anchors that count (beyond ``valid``); None for all valid ones."""
+        return None
 
-    def __call__(self, logits: Tensor, targets: Tensor, positive: Tensor, valid: Tensor,
+    def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
                  normalizer: Tensor) -> tuple[Tensor, Tensor]:
-        per_elem = self.elementwise(logits, targets)
-        per_elem = per_elem * self.keep(per_elem, positive, valid)[..., None].to(per_elem.dtype)
-        return per_elem.sum() / normalizer, per_elem
+        per_anchor = focal_loss_from_labels(logits, labels, valid, self.alpha, self.gamma)
+        keep = self.keep(per_anchor, positive, valid)
+        if keep is not None:
+            per_anchor = per_anchor * keep.to(per_anchor.dtype)
+        return per_anchor.sum() / normalizer, per_anchor
 
     def state_dict(self) -> dict[str, Any]:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
-
-
-class FocalLoss(_Masked):
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0) -> None:
-        self.alpha, self.gamma = alpha, gamma
-
-    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return sigmoid_focal_loss(logits, targets, self.alpha, self.gamma)
 
 
 class BCELoss(FocalLoss):
@@ -77,18 +74,21 @@ class OHEMLoss(BCELoss):
         super().__init__()
         self.ratio = ohem_ratio
 
-    def keep(self, per_elem: Tensor, positive: Tensor, valid: Tensor) -> Tensor:
-        return ohem_keep(per_elem.sum(dim=2), positive, valid & ~positive, self.ratio)
+    def keep(self, per_anchor: Tensor, positive: Tensor, valid: Tensor) -> Tensor:
+        return ohem_keep(per_anchor, positive, valid & ~positive, self.ratio)
 
 
-class QualityFocalLoss(_Masked):
+class QualityFocalLoss(FocalLoss):
+    needs_targets = True
     needs_quality = True
 
     def __init__(self, qfl_beta: float = 2.0) -> None:
         self.beta = qfl_beta
 
-    def elementwise(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return quality_focal_loss(logits, targets, self.beta)
+    def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
+                 normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        per_elem = quality_focal_loss(logits, targets, self.beta) * valid[..., None].to(logits.dtype)
+        return per_elem.sum() / normalizer, per_elem.sum(-1)
 
 
 class GHMC:
@@ -100,6 +100,7 @@ class GHMC:
     steps (the paper's EMA variant, started at the first batch's counts).
     """
 
+    needs_targets = True
     needs_quality = False
 
     def __init__(self, ghm_bins: int = 10, ghm_momentum: float = 0.75) -> None:
@@ -134,9 +135,10 @@ class GHMC:
         total = valid.expand_as(logits).sum().clamp(min=1).float()
         return per_elem.sum() / total, per_elem
 
-    def __call__(self, logits: Tensor, targets: Tensor, positive: Tensor, valid: Tensor,
+    def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
                  normalizer: Tensor) -> tuple[Tensor, Tensor]:
-        return self.loss(logits, targets, valid[..., None])
+        loss, per_elem = self.loss(logits, targets, valid[..., None])
+        return loss, per_elem.sum(-1)
 
     def state_dict(self) -> dict[str, Any]:
         return {"ghm_counts": self.acc_counts}

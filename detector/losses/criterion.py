@@ -109,31 +109,33 @@ class RetinaNetLoss:
             matches, matched_labels = match_labels(self.matcher, anchors, targets)  # (N, A) each
         positive = matches >= 0  # (N, A)
         idx = matches.clamp(min=0)
-        cls_targets = F.one_hot(matched_labels, logits.shape[-1]).to(logits.dtype)
-        cls_targets = cls_targets * positive[..., None]  # (N, A, K) one-hot for positives only
+        labels = matched_labels.masked_fill(~positive, -1)  # (N, A): the class of a positive, -1 elsewhere
 
         num_pos = positive.sum()
         normalizer = self._normalizer(num_pos)
         matched_boxes = targets["boxes"].gather(1, idx[..., None].expand(-1, -1, 4))[positive]  # (P, 4)
         pos_anchors = anchors.expand(len(matches), -1, -1)[positive]  # (P, 4)
         pos_deltas = deltas[positive]
+        cls_targets = None  # dense (N, A, K) targets only for the losses that need them (QFL, GHM-C)
+        if self.classification.needs_targets:
+            cls_targets = F.one_hot(matched_labels, logits.shape[-1]).to(logits.dtype) * positive[..., None]
         if self.classification.needs_quality:  # soft target: IoU of the (detached) predicted box with its truth
             with torch.no_grad():
                 iou = elementwise_iou(self.coder.decode(pos_deltas.detach(), pos_anchors), matched_boxes)
-            cls_targets = cls_targets.clone()
             cls_targets[positive] *= iou[:, None]
-        loss_cls, per_elem = self.classification(logits, cls_targets, positive, matches != IGNORE, normalizer)
+        loss_cls, per_anchor = self.classification(logits, labels, cls_targets, positive, matches != IGNORE,
+                                                   normalizer)
 
         loss_box = self._box(deltas, pos_deltas, pos_anchors, matched_boxes, normalizer)
 
         with torch.no_grad():
-            neg_mask = (~positive)[..., None].to(logits.dtype)
-            total = per_elem.detach().sum().clamp(min=1e-12)
+            per_anchor = per_anchor.detach()
+            total = per_anchor.sum().clamp(min=1e-12)
             stats = {
                 "num_pos": positive.sum(dim=1),
                 "num_ignored": (matches == IGNORE).sum(dim=1),
                 "num_neg": (matches == BACKGROUND).sum(dim=1),
-                "neg_loss_share": (per_elem.detach() * neg_mask).sum() / total,
+                "neg_loss_share": (per_anchor * ~positive).sum() / total,
             }
         return {"loss_cls": loss_cls, "loss_box": loss_box}, stats
 

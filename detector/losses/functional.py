@@ -66,3 +66,96 @@ def ohem_keep(anchor_loss: Tensor, positive: Tensor, negative: Tensor, ratio: fl
     rank_keep = torch.arange(scores.shape[1], device=scores.device)[None, :] < k[:, None]
     hard = torch.zeros_like(negative).scatter(1, order, rank_keep) & negative
     return positive | hard
+
+
+def _negative(x: Tensor, alpha: float, gamma: float) -> Tensor:
+    """Focal loss of logits ``x`` whose target is 0: (1 - alpha) p^gamma softplus(x), p = sigmoid(x)."""
+    p = torch.sigmoid(x)
+    out = F.softplus(x)
+    if gamma != 0:
+        out.mul_(p.pow_(gamma))
+    return out.mul_(1 - alpha) if alpha >= 0 else out
+
+
+def _positive(x: Tensor, alpha: float, gamma: float) -> Tensor:
+    """Focal loss of logits ``x`` whose target is 1: alpha (1 - p)^gamma softplus(-x)."""
+    out = F.softplus(-x)
+    if gamma != 0:
+        out.mul_(torch.sigmoid(-x).pow_(gamma))
+    return out.mul_(alpha) if alpha >= 0 else out
+
+
+def _negative_grad(x: Tensor, alpha: float, gamma: float) -> Tensor:
+    """d/dx of ``_negative``: (1 - alpha) p^gamma (p + gamma (1 - p) softplus(x))."""
+    p = torch.sigmoid(x)
+    out = F.softplus(x).mul_(gamma).mul_(torch.sigmoid(-x)).add_(p) if gamma != 0 else p.clone()
+    if gamma != 0:
+        out.mul_(p.pow_(gamma))
+    return out.mul_(1 - alpha) if alpha >= 0 else out
+
+
+def _positive_grad(x: Tensor, alpha: float, gamma: float) -> Tensor:
+    """d/dx of ``_positive``: -alpha (1 - p)^gamma ((1 - p) + gamma p softplus(-x))."""
+    q = torch.sigmoid(-x)  # 1 - p
+    out = F.softplus(-x).mul_(gamma).mul_(torch.sigmoid(x)).add_(q) if gamma != 0 else q.clone()
+    if gamma != 0:
+        out.mul_(q.pow_(gamma))
+    return out.mul_(-alpha if alpha >= 0 else -1.0)
+
+
+CHUNK = 1 << 20  # elements per block of the elementwise chain: 4 MiB per float32 temporary
+
+
+def _blocks(flat: Tensor) -> list[Tensor]:
+    """Row blocks of a (rows, K) tensor of about ``CHUNK`` elements each (one block when small)."""
+    return list(flat.split(max(1, CHUNK // max(flat.shape[-1], 1))))
+
+
+class _FocalFromLabels(torch.autograd.Function):
+    """Sigmoid focal loss from integer labels, summed per anchor. Saves only its inputs and runs
+    the elementwise chain in blocks of ``CHUNK`` elements, so neither the (N, A, K) one-hot target
+    nor the (N, A, K) intermediates autograd would keep are ever held: the peak is the gradient
+    plus one block's temporaries."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, labels: Tensor, weight: Tensor, alpha: float, gamma: float) -> Tensor:
+        ctx.save_for_backward(logits, labels, weight)
+        ctx.alpha, ctx.gamma = alpha, gamma
+        positive = labels >= 0
+        x = logits.gather(-1, labels.clamp(min=0)[..., None])[..., 0]  # (N, A): each anchor's own class
+        fix = torch.where(positive, _positive(x, alpha, gamma) - _negative(x, alpha, gamma), 0.0)
+        flat = logits.reshape(-1, logits.shape[-1])
+        per_anchor = torch.cat([_negative(block, alpha, gamma).sum(-1) for block in _blocks(flat)])
+        return (per_anchor.view_as(labels) + fix) * weight
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        logits, labels, weight = ctx.saved_tensors
+        alpha, gamma = ctx.alpha, ctx.gamma
+        scale = (grad * weight).reshape(-1, 1)  # (N * A, 1)
+        out = torch.empty_like(logits)
+        flat_out, start = out.view(-1, logits.shape[-1]), 0
+        for block in _blocks(logits.reshape(-1, logits.shape[-1])):
+            rows = slice(start, start + len(block))
+            torch.mul(_negative_grad(block, alpha, gamma), scale[rows], out=flat_out[rows])
+            start += len(block)
+        positive = labels >= 0
+        index = labels.clamp(min=0)[..., None]
+        x = logits.gather(-1, index)[..., 0]
+        fix = torch.where(positive, _positive_grad(x, alpha, gamma) - _negative_grad(x, alpha, gamma), 0.0)
+        out.scatter_add_(-1, index, (fix * scale.view_as(fix))[..., None])
+        return out, None, None, None, None
+
+
+def focal_loss_from_labels(logits: Tensor, labels: Tensor, weight: Tensor, alpha: float = 0.25,
+                           gamma: float = 2.0) -> Tensor:
+    """Sigmoid focal loss summed over classes, per anchor, without a one-hot target.
+
+    logits (N, A, K); labels (N, A) int64, the class of a positive anchor and -1 elsewhere; weight
+    (N, A), 0 for ignored anchors -> (N, A). Equals ``sigmoid_focal_loss(logits, one_hot).sum(-1) *
+    weight`` (``alpha < 0``: no alpha weighting; ``gamma = 0``: BCE) in value and gradient.
+    """
+    if logits.shape[:2] != labels.shape or labels.shape != weight.shape:
+        raise ValueError(f"logits {tuple(logits.shape)}, labels {tuple(labels.shape)} and weight "
+                         f"{tuple(weight.shape)} do not agree on (N, A)")
+    return _FocalFromLabels.apply(logits, labels, weight.to(logits.dtype), alpha, gamma)

@@ -7,7 +7,7 @@ from torchvision.ops import sigmoid_focal_loss as tv_focal
 
 from detector.core.boxes import BoxCoder, Matcher
 from detector.losses.criterion import RetinaNetLoss, classification_loss
-from detector.losses.functional import sigmoid_focal_loss, smooth_l1_loss
+from detector.losses.functional import focal_loss_from_labels, sigmoid_focal_loss, smooth_l1_loss
 
 
 @pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (0.5, 1.0), (-1.0, 0.0), (0.75, 0.5)])
@@ -94,3 +94,22 @@ def test_bce_criterion_has_no_alpha_or_gamma():
     bce = RetinaNetLoss(Matcher(), BoxCoder(), classification_loss("bce"))
     focal0 = RetinaNetLoss(Matcher(), BoxCoder(), classification_loss("focal", alpha=-1.0, gamma=0.0))
     torch.testing.assert_close(bce(preds, targets)[0]["loss_cls"], focal0(preds, targets)[0]["loss_cls"])
+
+
+@pytest.mark.parametrize("alpha, gamma", [(0.25, 2.0), (-1.0, 0.0), (0.75, 0.0), (0.25, 0.5), (-1.0, 2.0)])
+def test_focal_from_labels_equals_the_one_hot_form_in_value_and_gradient(alpha, gamma):
+    torch.manual_seed(0)
+    logits = (torch.randn(3, 50, 4, dtype=torch.float64) * 4).requires_grad_()
+    labels = torch.randint(-1, 4, (3, 50))
+    weight = (torch.rand(3, 50) > 0.2).double()  # ignored anchors: weight 0
+    one_hot = torch.nn.functional.one_hot(labels.clamp(min=0), 4).double() * (labels >= 0)[..., None]
+    reference = sigmoid_focal_loss(logits, one_hot, alpha, gamma).sum(-1) * weight
+    ours = focal_loss_from_labels(logits, labels, weight, alpha, gamma)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
+    upstream = torch.randn(3, 50, dtype=torch.float64)
+    want, = torch.autograd.grad((reference * upstream).sum(), logits)
+    got, = torch.autograd.grad((ours * upstream).sum(), logits)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    small = logits[:1, :8].detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: focal_loss_from_labels(x, labels[:1, :8], weight[:1, :8], alpha, gamma),
+                                    (small,))
