@@ -21,6 +21,7 @@ import torch
 from benchmarks.setups import median_times, random_batch
 from benchmarks.train_step import ours_step
 from detector.core.config import load_config
+from detector.core.device import resolve_amp
 from detector.data.build import build_dataset, build_loader
 
 
@@ -47,7 +48,8 @@ def main() -> None:
     data_ips = loader_rate(cfg, min(args.batches, len(build_dataset(cfg, "train")) // cfg.train.batch_size - 1))
     k = len(cfg.data.synthetic.classes)
     batch = random_batch(cfg.train.batch_size, cfg.augment.image_size, 5, k)
-    step = ours_step(cfg, k, batch, torch.device("cpu"), cfg.train.amp, cfg.train.channels_last)
+    amp = resolve_amp(cfg.train.amp, torch.device("cpu"))[0]  # the precision training would use here
+    step = ours_step(cfg, k, batch, torch.device("cpu"), amp, cfg.train.channels_last)
     model_ips = cfg.train.batch_size / median_times({"ours": step}, reps=5)["ours"]
     print(json.dumps({
         "benchmark": "data_pipeline", "config": args.config, "num_workers": cfg.train.num_workers,

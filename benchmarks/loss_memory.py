@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from detector.core.device import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -117,10 +119,8 @@ def main() -> None:
                "--images", str(args.images)]
         out[who] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
     anchors = len(inputs(args.size, 1, 1)[0])
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), "")
     print(json.dumps({"benchmark": "loss_memory", "images": args.images, "anchors": anchors, "classes": args.classes,
-                      "cpu": cpu, "threads": torch.get_num_threads(), **out,
+                      "machine": machine(), **out,
                       "memory_ours_over_torchvision": round(out["ours"]["peak_mib_above_inputs"]
                                                             / max(out["torchvision"]["peak_mib_above_inputs"], 1e-9), 3),
                       "time_ours_over_torchvision": round(out["ours"]["median_s"] / out["torchvision"]["median_s"], 3)},

@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 
 from detector.core.config import Config, load_config
+from detector.core.device import machine
 from detector.data.build import configured_splits, prepare_data
 from detector.data.synthetic import ensure_synthetic
-
-
-def cpu() -> dict[str, object]:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    return {"cpu": model, "cores": os.cpu_count(), "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags}
 
 
 def timed(cfg: Config) -> dict[str, float]:
@@ -52,7 +43,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=10_000, help="synthetic training images (0: skip)")
     parser.add_argument("--no-raccoon", action="store_true")
     args = parser.parse_args()
-    out: dict[str, object] = {"machine": cpu()}
+    out: dict[str, object] = {"machine": machine()}
     raccoon = Path("configs/raccoon.yaml")
     if not args.no_raccoon and Path("../shared/datasets/raccoon").is_dir():
         out["raccoon"] = timed(load_config(raccoon))

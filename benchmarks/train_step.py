@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-
 import torch
 
 
 from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config
+from detector.core.device import machine
 from detector.losses.criterion import build_criterion
 
 
@@ -86,8 +85,7 @@ def main() -> None:
     secs = median_times(contenders, args.reps)
     ips = {name: cfg.train.batch_size / s for name, s in secs.items()}
     result = {
-        "benchmark": "train_step", "setup": args.setup, "device": str(device), "cpu": platform.processor(),
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "benchmark": "train_step", "setup": args.setup, "device": str(device), "machine": machine(),
         "backbone": cfg.model.backbone.name, "image_size": cfg.augment.image_size,
         "batch": cfg.train.batch_size, "ours_amp": args.amp, "ours_channels_last": args.channels_last,
         "images_per_s": {n: round(v, 2) for n, v in ips.items()},

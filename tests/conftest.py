@@ -24,7 +24,7 @@ from detector.data.problems import DataReport
 TINY_RUN = ["augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32",
             "model.head.num_convs=1", "model.anchors.sizes=[16,32,64,128,256]", "train.batch_size=4",
             "train.num_workers=0", "train.vis_images=1", "solver.warmup_iters=5", "solver.max_iters=4",
-            "train.checkpoint_period=2"]
+            "train.checkpoint_period=2", "train.amp=none", "inference.amp=none"]  # the same numbers on every CPU
 
 
 def tiny_config(tmp_path: Path, **synthetic) -> Config:

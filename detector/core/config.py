@@ -165,7 +165,7 @@ class InferenceConfig:
     max_detections: int = 100
     # precision of evaluation and inference (evaluate.py, detect.py, evaluation during training);
     # training's own is train.amp
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
 
 
 @dataclass
@@ -196,7 +196,9 @@ class SolverConfig:
 class TrainConfig:
     batch_size: int = 16  # the global batch: under torchrun each of N processes loads batch_size / N
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: each process's cuda:LOCAL_RANK)
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    # auto: bf16 on CUDA devices with bf16 and on CPUs with native bf16 (AVX512-BF16 / AMX), fp16
+    # (+ GradScaler) on older GPUs, fp32 elsewhere; decided once per run and printed
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
     channels_last: bool = False
     compile: bool = False  # torch.compile the training forward (needs a C++ compiler on CPU)
     sync_bn: bool = False  # under torchrun on CUDA: SyncBatchNorm, batch statistics over all processes

@@ -9,7 +9,7 @@ from torch import nn
 
 from detector.core.boxes import BoxCoder
 from detector.core.config import Config
-from detector.core.device import amp_dtype, resolve_device, seed_everything
+from detector.core.device import amp_dtype, resolve_amp, resolve_device, seed_everything
 from detector.core.distributed import current, main_first
 from detector.data.build import build_dataset, prepare_data
 from detector.data.coco import CocoDetection
@@ -41,6 +41,9 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     if cfg.train.sync_bn and device.type != "cuda":
         raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU kernel); on the CPU "
                          "use model.backbone.frozen_bn=true, or train.sync_bn=false")
+    cfg.train.amp, why = resolve_amp(cfg.train.amp, device)  # the run's record says what it used
+    if info.main:
+        print(f"precision: train.amp={cfg.train.amp} ({why})")
     amp_dtype(cfg.train.amp, device)  # config mistakes surface before the data scan
     criterion = build_criterion(cfg.loss, cfg.matcher)
     run_dir = run_dir_of(cfg)
