@@ -51,8 +51,10 @@ def split_paths(cfg: DataConfig, split: str) -> tuple[Path, Path]:
 
 
 def _configured(cfg: DataConfig, split: str) -> bool:
-    if cfg.dataset in ("synthetic", "coco") or (cfg.dataset == "yolo" and cfg.yolo_yaml):
+    if cfg.dataset == "synthetic" or (cfg.dataset == "yolo" and cfg.yolo_yaml):
         return True
+    if cfg.dataset == "coco":  # named, or the default <root>/annotations/<split>.json is there
+        return bool(getattr(cfg, f"{split}_annotations")) or split_paths(cfg, split)[1].is_file()
     keys = (f"{split}_sets", f"{split}_annotations") if cfg.dataset == "voc" else (f"{split}_annotations",)
     if cfg.dataset == "yolo":
         keys = (f"{split}_images",)
@@ -112,7 +114,8 @@ def read_draft(cfg: DataConfig, split: str) -> Draft:
     """The annotations of ``split`` as configured, not yet checked against the images."""
     if not _configured(cfg, split):
         hint = {"voc": f"data.{split}_annotations or data.{split}_sets", "yolo": f"data.{split}_images",
-                "csv": f"data.{split}_annotations"}[cfg.dataset]
+                "csv": f"data.{split}_annotations",
+                "coco": f"data.{split}_images and data.{split}_annotations (no {split_paths(cfg, split)[1]})"}[cfg.dataset]
         raise ValueError(f"no {split} split: set {hint}, or data.val_fraction=0.2 to hold out training images")
     if cfg.dataset in ("synthetic", "coco"):
         images, annotations = split_paths(cfg, split)
@@ -137,7 +140,7 @@ def _drafts(cfg: Config, splits: tuple[str, ...], run_dir: Path | None) -> dict[
         ensure_synthetic(data.synthetic, data.root)
     if data.val_fraction <= 0:
         return {s: read_draft(data, s) for s in splits}
-    if data.dataset != "yolo" and _configured(data, "val") and data.dataset not in ("synthetic", "coco"):
+    if data.dataset not in ("yolo", "synthetic") and _configured(data, "val"):
         raise ValueError("data.val_fraction holds out a validation split, but one is also configured; "
                          "use one or the other")
     if not data.split_file and run_dir is not None:

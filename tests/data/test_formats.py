@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from detector.core.config import load_config
+from detector.data.build import configured_splits
 from detector.data.problems import DataError
 from tests.conftest import image, kinds, prepare, truncate, voc_xml
 
@@ -307,3 +308,17 @@ def test_foreign_paths_in_coco_and_csv_files_still_find_the_images(tmp_path):
     (tmp_path / "w.csv").write_text("images\\a.jpg,1,1,5,5,x\n")
     coco, report = prepare(cfg_of("data.dataset=csv", f"data.train_annotations={tmp_path / 'w.csv'}"))
     assert len(coco["train"]["images"]) == 1 and not report.splits[0].problems
+
+
+def test_coco_with_only_a_training_file_scans_and_asks_for_val(tmp_path):
+    image(tmp_path / "images" / "a.png")
+    data = {"images": [{"id": 1, "file_name": "a.png"}], "categories": [{"id": 1, "name": "x"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]}
+    (tmp_path / "train.json").write_text(json.dumps(data))
+    over = ["data.dataset=coco", f"data.root={tmp_path}", f"data.train_images={tmp_path / 'images'}",
+            f"data.train_annotations={tmp_path / 'train.json'}"]
+    assert configured_splits(cfg_of(*over).data) == ("train",)
+    with pytest.raises(ValueError, match="no val split: set data.val_images and data.val_annotations .no .*val.json.*val_fraction"):
+        prepare(cfg_of(*over), ("train", "val"))
+    coco, _ = prepare(cfg_of(*over, "data.val_fraction=0.5"), ("train", "val"))
+    assert len(coco["train"]["images"]) + len(coco["val"]["images"]) == 1
