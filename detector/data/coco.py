@@ -137,7 +137,10 @@ class CocoDetection(Dataset):
     """
 
     def __init__(self, image_dir: str | Path, ann: str | Path | COCO, transform: Callable | None = None,
-                 filter_empty: bool = False, source: str | None = None, on_bad_image: str = "skip") -> None:
+                 filter_empty: bool = False, source: str | None = None, on_bad_image: str = "skip",
+                 scanned: bool = False) -> None:
+        """``scanned``: the data went through ``prepare_data``, whose report already lists the
+        degenerate and outside boxes; only the images left out by ``filter_empty`` are said here."""
         self.image_dir = Path(image_dir)
         self.on_bad_image = on_bad_image  # an image that fails to load mid-run: "skip" to the next, or "error"
         self.coco = ann if isinstance(ann, COCO) else load_coco(ann)
@@ -155,6 +158,8 @@ class CocoDetection(Dataset):
         counts = {"dropped": 0, "clipped": 0}
         self._targets = {i: self._annotations(i, counts) for i in sorted(self.coco.getImgIds())}
         self.image_ids: list[int] = [i for i, t in self._targets.items() if not filter_empty or len(t[0])]
+        if scanned:
+            counts = {"dropped": 0, "clipped": 0}
         self._report(counts, len(self._targets) - len(self.image_ids))
 
     def __len__(self) -> int:
