@@ -17,6 +17,8 @@ import torch
 
 
 from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config
+from benchmarks.train_step import autocast
+from detector.core.device import machine
 from detector.core.boxes import BoxCoder
 from detector.inference.postprocess import PostProcessor
 
@@ -26,6 +28,7 @@ def main() -> None:
     p.add_argument("--setup", choices=sorted(SETUPS), default="default")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--channels-last", action="store_true", help="ours in channels_last")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none", help="autocast, both contenders")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     torch.manual_seed(0)
@@ -45,14 +48,14 @@ def main() -> None:
     tv.nms_thresh, tv.detections_per_img = inf.nms_thresh, inf.max_detections
     tv_images = list(batch.images.to(device))
 
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(args.amp, device):
         secs = median_times({"ours": lambda: post(ours(images), sizes), "torchvision": lambda: tv(tv_images)},
                             args.reps)
         num = {"ours": sum(len(d["boxes"]) for d in post(ours(images), sizes)),
                "torchvision": sum(len(d["boxes"]) for d in tv(tv_images))}
     ips = {n: cfg.train.batch_size / s for n, s in secs.items()}
     print(json.dumps({
-        "benchmark": "inference", "setup": args.setup, "device": str(device), "threads": torch.get_num_threads(),
+        "benchmark": "inference", "setup": args.setup, "device": str(device), "machine": machine(), "amp": args.amp,
         "backbone": cfg.model.backbone.name, "image_size": cfg.augment.image_size, "batch": cfg.train.batch_size,
         "ours_channels_last": args.channels_last, "detections_in_batch": num,
         "images_per_s": {n: round(v, 2) for n, v in ips.items()},

@@ -30,6 +30,9 @@ from detector.model.retinanet import IMAGENET_MEAN, IMAGENET_STD, RetinaNet, bui
 SETUPS: dict[str, dict] = {
     "r18-256-b4": {"backbone": "resnet18", "size": 256, "batch": 4, "channels": 256, "convs": 4},
     "r50-512-b2": {"backbone": "resnet50", "size": 512, "batch": 2, "channels": 256, "convs": 4},
+    # the paper's R50-FPN at 800 px (letterboxed square), batch 8 and 16: the GPU suite's setups
+    "r50-800-b8": {"backbone": "resnet50", "size": 800, "batch": 8, "channels": 256, "convs": 4},
+    "r50-800-b16": {"backbone": "resnet50", "size": 800, "batch": 16, "channels": 256, "convs": 4},
     "default": {},
 }
 

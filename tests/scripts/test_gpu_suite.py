@@ -1,0 +1,22 @@
+"""The GPU suite runs end to end on the CPU in its smoke mode, so it is known to work the moment a
+GPU appears: its CUDA tests skip cleanly and every benchmark writes parseable JSON."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_gpu_suite_smoke_on_cpu(tmp_path):
+    env = {**os.environ, "DEVICE": "cpu", "SMOKE": "1", "OUT": str(tmp_path), "AMP": "none"}
+    proc = subprocess.run(["bash", "benchmarks/gpu.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.startswith("ssss ")  # the four CUDA tests skip without a GPU
+    files = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert files == ["inference_default.json", "loss_memory.json", "machine.json", "train_step_default.json"]
+    step = json.loads((tmp_path / "train_step_default.json").read_text())
+    assert step["images_per_s"]["ours"] > 0 and "ratio_vs_torchvision_same" in step
+    assert json.loads((tmp_path / "inference_default.json").read_text())["ratio_vs_torchvision"] > 0
