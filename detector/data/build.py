@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -84,28 +84,31 @@ def _yolo_images(cfg: DataConfig, split: str) -> tuple[list[Path], list[str], st
     return images, classes_txt(images), f"YOLO images '{folder}'", folder
 
 
-def class_names_of(cfg: DataConfig) -> list[str]:
+def class_names_of(cfg: DataConfig, split: str = "", found: Callable[[], list[str]] | None = None) -> list[str]:
     """The class list of a VOC, CSV or YOLO dataset: ``data.class_names``, else the format's own
     (YOLO data.yaml or classes.txt, CSV class file), else discovered in the training split
-    (VOC, CSV) and printed. Stored back into ``cfg`` so the saved config and checkpoint name them."""
+    (VOC, CSV) and printed. Stored back into ``cfg`` so the saved config and checkpoint name them.
+    ``found`` gives the names in ``split``, already read by the caller, so it is not read twice."""
     if cfg.class_names or cfg.dataset not in ("voc", "csv", "yolo"):
         return cfg.class_names
-    split = "train" if _configured(cfg, "train") else "val"
-    if cfg.dataset == "yolo":
-        names = _yolo_images(cfg, split)[1]
-        if not names:
-            raise ValueError("YOLO data without class names: set data.class_names, or use a data.yaml "
-                             "with 'names', or put LabelImg's classes.txt in the label folder")
-    elif cfg.dataset == "csv" and cfg.class_file:
+    source = "train" if _configured(cfg, "train") else "val"
+    if cfg.dataset == "csv" and cfg.class_file:
         names = read_class_file(Path(cfg.class_file))
+    elif found is not None and split == source:
+        names = found()
+    elif cfg.dataset == "yolo":
+        names = _yolo_images(cfg, source)[1]
     elif cfg.dataset == "csv":
-        names = csv_classes(Path(getattr(cfg, f"{split}_annotations")))
-        print(f"CSV classes discovered in {getattr(cfg, f'{split}_annotations')}: {names}")
+        names = csv_classes(Path(getattr(cfg, f"{source}_annotations")))
     else:
-        names = voc_classes(_voc_files(cfg, split)[0])
-        print(f"VOC classes discovered in the {split} split: {names}")
+        names = voc_classes(_voc_files(cfg, source)[0])
+    if not names and cfg.dataset == "yolo":
+        raise ValueError("YOLO data without class names: set data.class_names, or use a data.yaml "
+                         "with 'names', or put LabelImg's classes.txt in the label folder")
     if not names:
-        raise ValueError(f"no classes found in the {split} annotations of this {cfg.dataset} dataset")
+        raise ValueError(f"no classes found in the {source} annotations of this {cfg.dataset} dataset")
+    if cfg.dataset in ("voc", "csv") and not cfg.class_file:
+        print(f"{cfg.dataset.upper()} classes discovered in the {source} split: {names}")
     cfg.class_names = names
     return names
 
@@ -120,18 +123,18 @@ def read_draft(cfg: DataConfig, split: str) -> Draft:
     if cfg.dataset in ("synthetic", "coco"):
         images, annotations = split_paths(cfg, split)
         return coco_draft(images, annotations)
-    names = class_names_of(cfg)
     if cfg.dataset == "voc":
         files, unannotated, source, root = _voc_files(cfg, split)
+        names = class_names_of(cfg, split, lambda: voc_classes(files))
         return voc_draft(files, names, source, root, unannotated)
     if cfg.dataset == "csv":
         path = Path(getattr(cfg, f"{split}_annotations"))
-        return csv_draft(path, names, f"CSV file '{path}'")
+        return csv_draft(path, class_names_of(cfg, split, lambda: csv_classes(path)), f"CSV file '{path}'")
     images, own, source, root = _yolo_images(cfg, split)
-    if own and cfg.class_names != own and cfg.yolo_yaml:
+    if own and cfg.class_names and cfg.class_names != own and cfg.yolo_yaml:
         raise ValueError(f"data.class_names {cfg.class_names} differ from the names in '{cfg.yolo_yaml}' {own}; "
                          "leave data.class_names empty to use the YAML's")
-    return yolo_draft(images, names, source, root)
+    return yolo_draft(images, class_names_of(cfg, split, lambda: own), source, root)
 
 
 def _drafts(cfg: Config, splits: tuple[str, ...], run_dir: Path | None) -> dict[str, Draft]:

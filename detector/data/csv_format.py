@@ -64,22 +64,22 @@ def read_class_file(path: Path) -> list[str]:
     return [by_id[i] for i in sorted(by_id)]
 
 
-def csv_classes(path: Path) -> list[str]:
-    """Sorted class names used in a CSV file."""
-    draft = csv_draft(path, [], path.name, discover=True)
-    return [c["name"] for c in draft.categories]
-
-
-def csv_draft(path: Path, class_names: list[str], source: str, discover: bool = False) -> Draft:
-    """A ``Draft`` of the CSV at ``path`` (categories 1..K in ``class_names`` order). With
-    ``discover`` every class name found becomes a category (sorted)."""
+def _table(path: Path) -> tuple[list[list[str]], dict[str, int], int]:
+    """(rows, column of each field, index of the first data row) of a CSV file."""
     rows = _rows(path)
     columns = _columns(rows[0], path) if rows else None
-    start = 1 if columns else 0
-    columns = columns or {k: i for i, k in enumerate(KERAS_ORDER)}
-    if discover:
-        names = {row[columns["class"]].strip() for row in rows[start:] if len(row) > columns["class"]}
-        class_names = sorted(n for n in names if n)
+    return rows, columns or {k: i for i, k in enumerate(KERAS_ORDER)}, 1 if columns else 0
+
+
+def csv_classes(path: Path) -> list[str]:
+    """Sorted class names used in a CSV file."""
+    rows, columns, start = _table(path)
+    return sorted({row[columns["class"]].strip() for row in rows[start:] if len(row) > columns["class"]} - {""})
+
+
+def csv_draft(path: Path, class_names: list[str], source: str) -> Draft:
+    """A ``Draft`` of the CSV at ``path`` (categories 1..K in ``class_names`` order)."""
+    rows, columns, start = _table(path)
     category = {name: i + 1 for i, name in enumerate(class_names)}
     draft = Draft(source, path.parent, [{"id": i, "name": n} for n, i in category.items()])
     image_ids: dict[str, int] = {}

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from detector.data.images import IMAGE_SUFFIXES, is_image_file, load_rgb
+from detector.data.files import image_files
+from detector.data.images import IMAGE_SUFFIXES, load_rgb
 from detector.data.transforms import DetectionTransform
 
 
@@ -18,7 +19,7 @@ def image_paths(source: str | Path) -> list[Path]:
     (relative to the list's folder)."""
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if is_image_file(p))
+        files = image_files(path, recursive=False)
         if not files:
             raise FileNotFoundError(f"folder '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return files

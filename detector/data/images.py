@@ -2,8 +2,9 @@
 
 A *truncated* file (the download or copy stopped early) decodes partially, as image viewers show
 it: the missing rows come out grey, with a warning. A photo with an EXIF orientation is turned
-upright, as viewers, detectron2 and Ultralytics show it, so boxes are read in that frame. A file that cannot be decoded at all is an
-``OSError`` naming it; ``check_image`` tells the two apart before training (``detector.data.scan``).
+upright, as viewers, detectron2 and Ultralytics show it, so boxes are read in that frame. A file
+that cannot be decoded at all is an ``OSError`` naming it; ``check_image`` tells the two apart
+before training (``detector.data.scan``).
 """
 
 from __future__ import annotations

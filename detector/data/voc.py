@@ -30,9 +30,8 @@ from defusedxml import DefusedXmlException, ElementTree  # no entity expansion, 
 from detector.core.boxes import xyxy_to_xywh
 from detector.data.draft import Draft
 from detector.data.files import FolderIndex, base_name, image_files
-from detector.data.images import IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "VocFile", "VocObject", "VocSet", "parse_voc_xml", "read_voc_folder",
+__all__ = ["VocFile", "VocObject", "VocSet", "parse_voc_xml", "read_voc_folder",
            "read_voc_sets", "voc_draft", "voc_classes"]
 
 

@@ -81,7 +81,8 @@ def ground_truth_grid(dataset: CocoDetection, count: int = 16, tile: int = 384) 
     fitted to ``tile`` px with its ground-truth boxes in class colours; crowd/difficult boxes are
     tagged "(ignored)"."""
     with_boxes = [i for i in dataset.image_ids if len(dataset.annotations(i)[1])]
-    pool = with_boxes if len(with_boxes) >= count else with_boxes + [i for i in dataset.image_ids if i not in set(with_boxes)]
+    chosen_first = set(with_boxes)
+    pool = with_boxes + ([i for i in dataset.image_ids if i not in chosen_first] if len(with_boxes) < count else [])
     step = max(len(pool) / max(count, 1), 1.0)
     chosen = [pool[int(k * step)] for k in range(min(count, len(pool)))]
     names = dataset.class_names + [f"{n} (ignored)" for n in dataset.class_names]
