@@ -21,6 +21,14 @@ for setup in $SETUPS; do
   python -m benchmarks.inference --setup "$setup" --device "$DEVICE" --amp "$AMP" --channels-last \
     --reps "$REPS" > "$OUT/inference_$setup.json"
 done
+# torch.compile of forward + loss (train.compile), and the loader on 800 px JPEGs against the step
+if [ "${SMOKE:-0}" = 1 ]; then BIG=default; JPEG=16; WORKERS=1; else BIG=r50-800-b16; JPEG=400; WORKERS=$(( $(nproc) - 2 )); fi
+if [ "${SMOKE:-0}" != 1 ]; then  # compiling takes minutes on a CPU; tests/engine/test_fast_paths.py covers the path
+  python -m benchmarks.train_step --setup "$BIG" --device "$DEVICE" --amp "$AMP" --channels-last --compile \
+    --reps "$REPS" > "$OUT/train_step_${BIG}_compile.json"
+fi
+python -m benchmarks.data_pipeline --jpeg "$JPEG" --setup "$BIG" --device "$DEVICE" --batches 4 \
+  train.num_workers="$WORKERS" > "$OUT/data_pipeline_jpeg.json"
 if [ "${SMOKE:-0}" = 1 ]; then
   python -m benchmarks.loss_memory --images 2 --size 128 --classes 3 --reps 1 > "$OUT/loss_memory.json"
 else

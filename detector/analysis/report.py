@@ -30,7 +30,7 @@ def imbalance_report(coco_gt: COCO, results: list[dict[str, Any]], out_dir: Path
     lines += [f"  {b['lo']:.1f}-{b['hi']:.1f}  {b['count']:8d}  {b['score']:10.3f}  {b['precision']:9.3f}"
               for b in cal["bins"]]
     if det is not None and dataset is not None:
-        loader = build_loader(dataset, det.cfg.train.batch_size, det.cfg.train.num_workers, shuffle=False)
+        loader = build_loader(dataset, det.cfg.train.batch_size, det.cfg.train.num_workers)
         matcher = build_matcher(det.cfg.matcher)
         dist = loss_distribution(*anchor_probabilities(det.model, loader, matcher, det.device))
         report["loss_distribution"] = dist

@@ -68,12 +68,26 @@ def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
     return inter.div_(union.clamp_(min=torch.finfo(inter.dtype).tiny))
 
 
+def _elementwise_inter_union(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    lt = torch.maximum(a[..., :2], b[..., :2])
+    rb = torch.minimum(a[..., 2:], b[..., 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=-1)
+    return inter, box_area(a) + box_area(b) - inter
+
+
 def elementwise_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU of matching rows: a, b (P, 4) xyxy -> (P,)."""
-    lt = torch.maximum(a[:, :2], b[:, :2])
-    rb = torch.minimum(a[:, 2:], b[:, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=1)
-    return inter / (box_area(a) + box_area(b) - inter).clamp(min=1e-12)
+    """IoU of matching rows: a, b (..., 4) xyxy -> (...)."""
+    inter, union = _elementwise_inter_union(a, b)
+    return inter / union.clamp(min=1e-12)
+
+
+def elementwise_giou(a: Tensor, b: Tensor, eps: float = 1e-7) -> Tensor:
+    """Generalized IoU of matching rows: a, b (..., 4) xyxy -> (...). ``1 -`` this equals
+    ``torchvision.ops.generalized_box_iou_loss`` (same ``eps``), which assigns through boolean masks
+    (a host synchronisation on a GPU); this is masks-free elementwise arithmetic."""
+    inter, union = _elementwise_inter_union(a, b)
+    enclosing = (torch.maximum(a[..., 2:], b[..., 2:]) - torch.minimum(a[..., :2], b[..., :2])).prod(dim=-1)
+    return inter / (union + eps) - (enclosing - union) / (enclosing + eps)
 
 
 class BoxCoder:
@@ -151,15 +165,16 @@ class Matcher:
         num_anchors = anchors.shape[0]
         if m == 0:
             return anchors.new_full((n, num_anchors), BACKGROUND, dtype=torch.long)
-        crowd = gt_crowd if gt_crowd is not None else torch.zeros_like(gt_valid)
+        # static shapes and no data-dependent branch: no host synchronisation, compiles as one graph
+        crowd = (gt_crowd & gt_valid) if gt_crowd is not None else torch.zeros_like(gt_valid)
         usable = gt_valid & ~crowd
-        iou = pairwise_iou(anchors, gt_boxes)  # (N, A, M)
-        iou = iou.masked_fill(~usable[:, None, :], -1.0)
+        inter = pairwise_intersection(anchors, gt_boxes)  # (N, A, M)
+        union = (box_area(anchors)[:, None] + box_area(gt_boxes)[:, None, :]) - inter
+        iou = (inter / union.clamp(min=torch.finfo(inter.dtype).tiny)).masked_fill(~usable[:, None, :], -1.0)
         best_iou, matches = iou.max(dim=2)  # (N, A)
 
-        matches = matches.clone()
-        matches[best_iou < self.fg_iou] = IGNORE
-        matches[best_iou < self.bg_iou] = BACKGROUND
+        matches = torch.where(best_iou < self.fg_iou, IGNORE, matches)
+        matches = torch.where(best_iou < self.bg_iou, BACKGROUND, matches)
 
         if self.allow_low_quality:
             best_per_gt = iou.max(dim=1, keepdim=True).values  # (N, 1, M)
@@ -168,10 +183,8 @@ class Matcher:
             low_quality = is_best.any(dim=2)  # (N, A)
             matches = torch.where(low_quality, iou.argmax(dim=2), matches)
 
-        if gt_crowd is not None and bool((crowd & gt_valid).any()):
-            area = box_area(anchors).clamp(min=1e-6)  # (A,)
-            ioa = pairwise_intersection(anchors, gt_boxes) / area[None, :, None]  # (N, A, M)
-            ioa = ioa.masked_fill(~(crowd & gt_valid)[:, None, :], 0.0)
+        if gt_crowd is not None:  # an anchor mostly inside a crowd box is ignored, not background
+            ioa = (inter / box_area(anchors).clamp(min=1e-6)[:, None]).masked_fill(~crowd[:, None, :], 0.0)
             covered = ioa.max(dim=2).values >= self.crowd_ioa
             matches = torch.where(covered & (matches == BACKGROUND), IGNORE, matches)
         return matches

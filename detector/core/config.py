@@ -37,12 +37,25 @@ class SyntheticConfig:
     classes: list[str] = field(default_factory=lambda: ["circle", "square", "triangle"])
     # relative frequencies of the classes above (normalised); dial for class imbalance
     class_weights: list[float] = field(default_factory=lambda: [0.5, 0.3, 0.2])
+    # the validation split's class frequencies ([] = class_weights): e.g. balanced, to measure a
+    # rare class's AP on enough instances when class_weights is long-tailed
+    val_class_weights: list[float] = field(default_factory=list)
     objects_per_image: list[int] = field(default_factory=lambda: [1, 8])  # [min, max]
     # object side length in pixels, drawn log-uniformly: most objects are small
     size_range: list[float] = field(default_factory=lambda: [10.0, 64.0])
     distractors_per_image: list[int] = field(default_factory=lambda: [1, 6])  # unlabeled clutter
     empty_fraction: float = 0.05  # images with clutter but no objects
     textured_background: bool = True
+    seed: int = 0
+
+
+@dataclass
+class NoiseConfig:
+    """Annotation noise put into the training split on purpose (``data/noise.py``); validation stays clean."""
+
+    missing: float = 0.0  # probability that a box is left out (a missed object)
+    swap: float = 0.0  # probability that a box gets another class
+    jitter: float = 0.0  # std of each edge's shift, as a fraction of the box's width / height
     seed: int = 0
 
 
@@ -75,6 +88,7 @@ class DataConfig:
     scan_cache: str = ""  # the scan's cache folder; "" = ~/.cache/retinanet/scan; "none" = no cache
     filter_empty: bool = False  # leave out training images without annotations (default: negatives)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)  # training-split label noise, for studies
 
 
 @dataclass
@@ -145,6 +159,9 @@ class LossConfig:
     cls: str = "focal"
     alpha: float = 0.25  # focal and balanced_ce; < 0 disables the alpha weighting
     gamma: float = 2.0  # focal
+    # focal and balanced_ce: inverse_frequency weighs the positives of class k alpha * w_k, w_k = 1 / (K f_k)
+    # with f_k class k's share of the training boxes (computed at the start of training and printed)
+    class_alpha: Literal["none", "inverse_frequency"] = "none"
     ohem_ratio: float = 3.0  # ohem: negatives kept per positive, per image
     ghm_bins: int = 10
     ghm_momentum: float = 0.75  # ghm: EMA of the gradient-density histogram; 0 = per batch
@@ -200,14 +217,15 @@ class TrainConfig:
     # (+ GradScaler) on older GPUs, fp32 elsewhere; decided once per run and printed
     amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
     channels_last: bool = False
-    compile: bool = False  # torch.compile the training forward (needs a C++ compiler on CPU)
+    compile: bool = False  # torch.compile forward + loss as one graph (needs a C++ compiler on CPU)
     sync_bn: bool = False  # under torchrun on CUDA: SyncBatchNorm, batch statistics over all processes
     # a step whose loss or gradient is not finite: 0 = stop (last.pt stays the last good state);
     # N > 0 = skip such steps (no update) up to N times in the run, then stop. Either way the
     # offending batch's image ids go to <run dir>/nonfinite.jsonl
     skip_nonfinite: int = 0
     seed: int = 0
-    num_workers: int = 2
+    num_workers: int = 2  # loader processes, started once per run
+    prefetch_factor: int = 2  # batches each worker prepares ahead
     eval_period: int = 0  # iterations between evaluations; 0 = only at the end
     checkpoint_period: int = 500
     keep_checkpoints: int = 1  # > 1: also keep that many step-numbered checkpoints (step_00001000.pt)
@@ -392,6 +410,8 @@ def validate(cfg: Config) -> None:
         (cfg.train.skip_nonfinite >= 0, "train.skip_nonfinite must be >= 0"),
         (cfg.solver.max_iters >= 1, "solver.max_iters must be >= 1"),
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
+        (all(0 <= v <= 1 for v in (cfg.data.noise.missing, cfg.data.noise.swap)) and cfg.data.noise.jitter >= 0,
+         "data.noise.missing and data.noise.swap must be probabilities in [0, 1], data.noise.jitter >= 0"),
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
         (len(cfg.loss.box_coder_weights) == 4, "loss.box_coder_weights needs 4 values"),
         (len(cfg.solver.betas) == 2, "solver.betas needs 2 values (AdamW's beta1, beta2)"),

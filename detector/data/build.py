@@ -11,11 +11,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from detector.core.structures import Sample, Targets
 from detector.core.config import Config, DataConfig
@@ -23,6 +23,7 @@ from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
 from detector.data.csv_format import csv_classes, csv_draft, read_class_file
 from detector.data.draft import Draft, finish
 from detector.data.images import ImageInfo
+from detector.data.noise import corrupt, noise_active
 from detector.data.problems import DataReport
 from detector.data.scan import scan_images
 from detector.data.split import load_or_make_split, split_draft
@@ -186,7 +187,11 @@ def prepare_data(cfg: Config, splits: tuple[str, ...] = SPLITS, run_dir: Path | 
     prepared = {}
     for name, draft in drafts.items():
         draft.report.name, draft.report.source = name, draft.source
-        prepared[name] = PreparedSplit(finish(draft, infos), draft.root, draft.source)
+        coco = finish(draft, infos)
+        if name == "train" and noise_active(cfg.data.noise):
+            coco, note = corrupt(coco, cfg.data.noise)
+            draft.report.notes.append(note)
+        prepared[name] = PreparedSplit(coco, draft.root, draft.source)
     report = DataReport([d.report for d in drafts.values()], time.perf_counter() - start, decoded)
     report_file = report.write(report_dir) if report_dir is not None else None
     if strict:
@@ -251,23 +256,44 @@ def shard_order(order: list[int], batch_size: int, rank: int, world: int, drop_l
     return [order[i] for i in range(full) if (i % batch_size) // local == rank]
 
 
-def build_loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool, seed: int = 0,
-                 epoch: int = 0, drop_last: bool = False, skip_batches: int = 0,
-                 rank: int = 0, world: int = 1) -> DataLoader:
-    """One pass over ``dataset``; with ``shuffle`` the order depends only on (seed, epoch).
+def build_loader(dataset: Dataset, batch_size: int, num_workers: int, rank: int = 0, world: int = 1) -> DataLoader:
+    """One pass over ``dataset`` in order (evaluation, inference); with ``world`` > 1, rank
+    ``rank``'s round-robin share (``shard_order``)."""
+    order = shard_order(list(range(len(dataset))), batch_size, rank, world, drop_last=False)
+    return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers, collate_fn=collate,
+                      pin_memory=torch.cuda.is_available())
 
-    ``skip_batches`` starts the pass that many (global) batches in, so a resumed run sees the same
-    order. With ``world`` > 1 this is rank ``rank``'s shard (``shard_order``) and ``batch_size`` is
-    the global batch: each process loads ``batch_size // world`` images per step in training.
-    """
-    if shuffle:
-        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = torch.randperm(len(dataset), generator=generator).tolist()
-    else:
-        order = list(range(len(dataset)))
-    order = shard_order(order[skip_batches * batch_size:], batch_size, rank, world, drop_last)
-    local = batch_size // world if drop_last else batch_size
-    # a private generator for the workers' base seed, so loaders never consume the global RNG
-    return DataLoader(dataset, batch_size=local, sampler=order, num_workers=num_workers,
-                      collate_fn=collate, drop_last=drop_last, pin_memory=torch.cuda.is_available(),
-                      generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+class TrainingOrder(Sampler):
+    """The endless training stream of ``(epoch, index)`` items: each epoch a permutation seeded by
+    (seed, epoch), whole global batches only, this rank's share of each (``shard_order``), starting
+    ``start`` global batches in. A resumed run therefore sees exactly the batches the uninterrupted
+    one would have, and one DataLoader serves the whole run: its workers start once, not every epoch."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1) -> None:
+        if size < batch_size:
+            raise ValueError(f"train.batch_size {batch_size} exceeds the {size} training images")
+        self.size, self.batch_size, self.seed, self.start = size, batch_size, seed, start
+        self.rank, self.world = rank, world
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        per_epoch = self.size // self.batch_size
+        epoch, skip = divmod(self.start, per_epoch)
+        while True:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = torch.randperm(self.size, generator=generator)[skip * self.batch_size:per_epoch * self.batch_size]
+            for index in shard_order(order.tolist(), self.batch_size, self.rank, self.world, drop_last=True):
+                yield epoch, index
+            epoch, skip = epoch + 1, 0
+
+
+def build_train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int, start: int = 0,
+                       rank: int = 0, world: int = 1, prefetch_factor: int = 2) -> DataLoader:
+    """The training loader of a whole run (``TrainingOrder``); ``batch_size`` is the global batch,
+    of which each of ``world`` processes loads ``batch_size // world``. Pinned memory on CUDA
+    machines, so the trainer's non-blocking copies overlap the step."""
+    return DataLoader(dataset, batch_size=batch_size // world, num_workers=num_workers, collate_fn=collate,
+                      sampler=TrainingOrder(len(dataset), batch_size, seed, start, rank, world),
+                      pin_memory=torch.cuda.is_available(), prefetch_factor=prefetch_factor if num_workers else None,
+                      # the workers' base seed from a private generator: loaders never consume the global RNG
+                      generator=torch.Generator().manual_seed(seed))

@@ -152,9 +152,9 @@ class CocoDetection(Dataset):
         self.class_names = [self.coco.cats[c]["name"] for c in self.cat_ids]
         self.label_of = {c: i for i, c in enumerate(self.cat_ids)}
         self.transform = transform
-        # (seed, epoch) of the current training pass: each item's augmentation then depends on
-        # (seed, epoch, index) only, not on workers, resume point or process count; None = unseeded
-        self.augment_seed: tuple[int, int] | None = None
+        # the run's seed: a training item, addressed (epoch, index), is then augmented from (seed, epoch,
+        # index) only, not from workers, resume point or process count; None = unseeded
+        self.augment_seed: int | None = None
         counts = {"dropped": 0, "clipped": 0}
         self._targets = {i: self._annotations(i, counts) for i in sorted(self.coco.getImgIds())}
         self.image_ids: list[int] = [i for i, t in self._targets.items() if not filter_empty or len(t[0])]
@@ -207,6 +207,14 @@ class CocoDetection(Dataset):
         boxes, labels, crowd = self._targets[image_id]
         return boxes.copy(), labels.copy(), crowd.copy()
 
+    def class_counts(self) -> list[int]:
+        """Boxes per class (contiguous label order, crowd boxes left out) over the dataset's images."""
+        counts = np.zeros(len(self.cat_ids), dtype=np.int64)
+        for image_id in self.image_ids:
+            _, labels, crowd = self._targets[image_id]
+            counts += np.bincount(labels[~crowd], minlength=len(self.cat_ids))
+        return counts.tolist()
+
     def image_path(self, image_id: int) -> Path:
         return self.image_dir / self.coco.imgs[image_id]["file_name"]
 
@@ -224,7 +232,9 @@ class CocoDetection(Dataset):
                 warnings.warn(f"{exc}; using the next image instead (data.on_bad_image=skip)", stacklevel=2)
         raise OSError(f"{error}, nor can any other image of {self.source}")
 
-    def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, dict[str, Any]]:
+        """Item ``index``, or ``(epoch, index)`` (the training order, ``data.build.TrainingOrder``)."""
+        epoch, index = item if isinstance(item, tuple) else (None, item)
         image_id, image = self._load(index)
         boxes, labels, crowd = self.annotations(image_id)
         h, w = image.shape[:2]
@@ -233,8 +243,8 @@ class CocoDetection(Dataset):
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, labels, crowd = boxes[keep], labels[keep], crowd[keep]
         scale = 1.0
-        if self.transform is not None and self.augment_seed is not None:
-            seed = int(np.random.SeedSequence([*self.augment_seed, index]).generate_state(1)[0])
+        if self.transform is not None and self.augment_seed is not None and epoch is not None:
+            seed = int(np.random.SeedSequence([self.augment_seed, epoch, index]).generate_state(1)[0])
             image, boxes, labels, crowd, scale = self.transform(image, boxes, labels, crowd, seed=seed)
         elif self.transform is not None:
             image, boxes, labels, crowd, scale = self.transform(image, boxes, labels, crowd)

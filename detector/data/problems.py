@@ -65,6 +65,7 @@ class SplitReport:
     boxes_per_class: dict[str, int] = field(default_factory=dict)
     images_without_boxes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was done to the split on purpose (data.noise)
 
     def add(self, kind: str, file: str | Path, detail: str = "") -> None:
         if kind not in KINDS:
@@ -91,6 +92,7 @@ class DataReport:
             boxes = ", ".join(f"{k} {v}" for k, v in s.boxes_per_class.items()) or "none"
             lines.append(f"{s.name}: {s.images} images ({s.images_without_boxes} without boxes), "
                          f"boxes: {boxes}  [{s.source}]")
+            lines += [f"  note: {note}" for note in s.notes]
             for kind, n in sorted(s.counts().items(), key=lambda kv: (_rank(kv[0]), kv[0])):
                 severity, effect = KINDS[kind]
                 example = next(p for p in s.problems if p.kind == kind)

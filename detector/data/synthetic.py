@@ -90,11 +90,12 @@ def _draw_clutter(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: int
             draw.line((x0, y0, x1, y1), fill=_color(rng), width=width)
 
 
-def _place_objects(rng: np.random.Generator, cfg: SyntheticConfig) -> list[tuple[int, list[float]]]:
+def _place_objects(rng: np.random.Generator, cfg: SyntheticConfig, split: str) -> list[tuple[int, list[float]]]:
     """(class index, [x0, y0, x1, y1]) for each object of one image, with limited overlap."""
     if rng.random() < cfg.empty_fraction:
         return []
-    weights = np.asarray(cfg.class_weights, dtype=np.float64)
+    weights = np.asarray(cfg.val_class_weights if split == "val" and cfg.val_class_weights else cfg.class_weights,
+                         dtype=np.float64)
     weights = weights / weights.sum()
     lo, hi = cfg.size_range
     size = cfg.image_size
@@ -120,7 +121,7 @@ def render_image(cfg: SyntheticConfig, index: int, split: str) -> tuple[Image.Im
     image = _background(rng, cfg.image_size, cfg.textured_background)
     draw = ImageDraw.Draw(image)
     _draw_clutter(rng, draw, cfg.image_size, cfg)
-    objects = _place_objects(rng, cfg)
+    objects = _place_objects(rng, cfg, split)
     for cls, box in objects:
         # the drawn shape spans pixels x0..x1-1, so its tight box is exactly ``box``
         draw_shape(draw, cfg.classes[cls], (box[0], box[1], box[2] - 1, box[3] - 1), _color(rng))
@@ -154,8 +155,13 @@ def ensure_synthetic(cfg: SyntheticConfig, root: str | Path) -> Path:
     root = Path(root)
     meta_path = root / "synthetic.json"
     wanted = dataclasses.asdict(cfg)
+    if not cfg.val_class_weights:  # datasets made before the option existed stay valid
+        del wanted["val_class_weights"]
     if meta_path.is_file() and json.loads(meta_path.read_text()) == wanted:
         return root
+    for weights in (cfg.class_weights, cfg.val_class_weights):
+        if weights and len(weights) != len(cfg.classes):
+            raise ValueError(f"data.synthetic: {len(weights)} class weights {weights} for {len(cfg.classes)} classes")
     for cls in cfg.classes:
         if cls not in SHAPES:
             raise ValueError(f"data.synthetic.classes: unknown shape '{cls}'; choose from {list(SHAPES)}")

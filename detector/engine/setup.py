@@ -18,7 +18,7 @@ from detector.engine.schedule import build_optimizer, build_scheduler
 from detector.engine.trainer import Trainer
 from detector.evaluation.coverage import coverage_warning
 from detector.inference.postprocess import build_postprocessor
-from detector.losses.criterion import build_criterion
+from detector.losses.criterion import build_criterion, classification_params
 from detector.model.retinanet import build_model
 from detector.model.weights import init_from
 
@@ -45,9 +45,15 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     if info.main:
         print(f"precision: train.amp={cfg.train.amp} ({why})")
     amp_dtype(cfg.train.amp, device)  # config mistakes surface before the data scan
-    criterion = build_criterion(cfg.loss, cfg.matcher)
+    classification_params(cfg.loss)  # loss mistakes, too, surface before the data scan
     run_dir = run_dir_of(cfg)
     train_set, val_set = build_datasets(cfg, run_dir, info.main)
+    counts = train_set.class_counts() if cfg.loss.class_alpha != "none" else None
+    criterion = build_criterion(cfg.loss, cfg.matcher, counts)
+    if counts is not None and info.main:
+        weights = criterion.classification.state_dict()["class_alpha"]
+        print(f"loss.class_alpha=inverse_frequency: training boxes per class {dict(zip(train_set.class_names, counts))}"
+              f" -> positives' alpha {cfg.loss.alpha} x {dict(zip(train_set.class_names, [round(w, 3) for w in weights]))}")
     model = build_model(cfg.model, len(train_set.cat_ids))
     if cfg.model.init_from and initialise:
         print(f"initialising from {cfg.model.init_from}:\n"

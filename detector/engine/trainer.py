@@ -16,13 +16,14 @@ from torch.nn.parallel import DistributedDataParallel
 from detector.core.checkpoint import CheckpointError, load_checkpoint
 from detector.core.config import Config
 from detector.core.device import amp_dtype
-from detector.core.distributed import DistInfo, any_rank, gather_lists, mean_over_ranks
+from detector.core.distributed import DistInfo, any_rank, mean_over_ranks
 from detector.core.rng import get_rng_state, set_rng_state
 from detector.core.signals import StopFlag, TrainingInterrupted
-from detector.data.build import build_loader
+from detector.data.build import build_train_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
 from detector.engine.logger import Logger
+from detector.engine.nonfinite import NonFiniteWatch, step_unless
 from detector.engine.run_files import RunFiles
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
 from detector.inference.postprocess import PostProcessor
@@ -52,7 +53,11 @@ class Trainer:
     step: int = 0
     best_ap: float = -1.0
     skipped: int = 0  # steps skipped for a non-finite loss or gradient (train.skip_nonfinite)
-    forward: Callable[[Tensor], dict[str, Any]] = field(init=False)  # DDP / torch.compile wrappers
+    forward: Callable[[Tensor], dict[str, Any]] = field(init=False)  # the model, or its DDP wrapper
+    # forward + criterion: ``_forward_loss``, or with train.compile its torch.compile'd graph
+    forward_loss: Callable[..., tuple[dict[str, Tensor], dict[str, Tensor]]] = field(init=False)
+    amp: torch.dtype | None = field(init=False)  # the training autocast dtype (None: fp32)
+    watch: NonFiniteWatch = field(default_factory=NonFiniteWatch)
 
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, enabled=self.dist.main)
@@ -60,7 +65,9 @@ class Trainer:
         model: nn.Module = self.model
         if self.dist.world > 1:
             model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.forward = torch.compile(model) if self.cfg.train.compile else model
+        self.forward = model
+        self.amp = amp_dtype(self.cfg.train.amp, self.device)
+        self.forward_loss = torch.compile(self._forward_loss) if self.cfg.train.compile else self._forward_loss
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -111,69 +118,65 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def batches(self) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
-        """Endless stream of this process's training batches. The global order and each image's
-        augmentation depend on (seed, epoch, position) only, so a resumed run sees exactly the
-        batches the uninterrupted one would have."""
+        """Endless stream of this process's training batches from ``self.step`` on. The global order
+        and each image's augmentation depend on (seed, epoch, position) only, so a resumed run sees
+        exactly the batches the uninterrupted one would have (``data.build.TrainingOrder``)."""
         cfg = self.cfg.train
-        epoch, skip = divmod(self.step, self.batches_per_epoch)
-        while True:
-            self.train_set.augment_seed = (cfg.seed, epoch)
-            yield from build_loader(self.train_set, cfg.batch_size, cfg.num_workers, shuffle=True, seed=cfg.seed,
-                                    epoch=epoch, drop_last=True, skip_batches=skip,
-                                    rank=self.dist.rank, world=self.dist.world)
-            epoch, skip = epoch + 1, 0
+        self.train_set.augment_seed = cfg.seed
+        return iter(build_train_loader(self.train_set, cfg.batch_size, cfg.num_workers, cfg.seed, self.step,
+                                       self.dist.rank, self.dist.world, cfg.prefetch_factor))
 
     def train_step(self, images: Tensor, targets: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """One update. A non-finite loss or gradient goes to ``_nonfinite`` (skip or stop)."""
+        """One update, with no host synchronisation: a non-finite loss or gradient skips the update
+        on the device and is reported at the next ``settle`` (``skip_nonfinite`` there)."""
         cfg = self.cfg.train
+        image_ids = targets["image_id"]  # on the CPU: read only if this step must be reported
         images = images.to(self.device, non_blocking=True)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         targets = {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
-        dtype = amp_dtype(cfg.amp, self.device)
-        with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            preds = self.forward(images)
-        losses, stats = self.criterion(preds, targets)  # in fp32
-        total = sum(losses.values())
-        if any_rank(not bool(torch.isfinite(total)), self.device):
-            return self._nonfinite("loss", losses, stats, targets)
+        losses, stats = self.forward_loss(images, targets)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        self.scaler.scale(sum(losses.values())).backward()
         self.scaler.unscale_(self.optimizer)
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = self.cfg.solver.clip_grad_norm
         stats["grad_norm"] = (torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0
                               else torch.nn.utils.get_total_norm([p.grad for p in params]))
-        # fp16's GradScaler skips overflowing steps itself; elsewhere an inf/NaN gradient is a fault
-        if not self.scaler.is_enabled() and not bool(torch.isfinite(stats["grad_norm"])):
-            return self._nonfinite("gradient", losses, stats, targets)
-        self.scaler.step(self.optimizer)
+        # fp16's GradScaler skips overflowing gradients itself (they are expected); elsewhere they are a fault
+        found_inf = self.watch.check(self.step + 1, losses, None if self.scaler.is_enabled() else stats["grad_norm"],
+                                     image_ids)
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)  # with a fused optimiser, skipped on the device too
+        else:
+            step_unless(self.optimizer, found_inf)
         self.scaler.update()
-        self.scheduler.step()
+        self.scheduler.step()  # a skipped step still counts, so data position and schedule stay aligned
         return losses, stats
 
-    def _nonfinite(self, what: str, losses: dict[str, Tensor], stats: dict[str, Tensor],
-                   targets: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Record the batch in nonfinite.jsonl, then skip the step (``train.skip_nonfinite``) or stop."""
-        terms = {k: float(v.detach()) for k, v in losses.items()}
-        if "grad_norm" in stats:
-            terms["grad_norm"] = float(stats["grad_norm"])
-        image_ids = gather_lists(targets["image_id"].tolist())
-        step, limit = self.step + 1, self.cfg.train.skip_nonfinite
-        record = self.files.nonfinite({"step": step, "what": what, **terms, "image_ids": image_ids})
-        described = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
-        self.optimizer.zero_grad(set_to_none=True)
-        self.skipped += 1
-        if self.skipped > limit:
-            raise NonFiniteLossError(
-                f"non-finite {what} at step {step} ({described}); image ids in {record}. "
-                f"{self.run_dir / 'last.pt'} still holds the last good state. Lower solver.lr, set "
-                "solver.clip_grad_norm, check these images' boxes, or allow skips with train.skip_nonfinite=N")
-        if self.dist.main:
-            print(f"warning: skipped step {step}, non-finite {what} ({described}); "
-                  f"{self.skipped} of {limit} skips allowed; image ids in {record}")
-        self.scheduler.step()  # the step still counts, so data position and schedule stay aligned
-        return losses, stats
+    def _forward_loss(self, images: Tensor, targets: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The model under the run's autocast, then the criterion in fp32: (losses, stats)."""
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            preds = self.forward(images)
+        return self.criterion(preds, targets)
+
+    def settle(self) -> None:
+        """Read the verdicts of the steps since the last call (one host synchronisation): each
+        non-finite step goes to nonfinite.jsonl and counts against ``train.skip_nonfinite``; past it, stop."""
+        limit = self.cfg.train.skip_nonfinite
+        for record in self.watch.settle():
+            self.skipped += 1
+            step, what = record["step"], record["what"]
+            described = ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("step", "what", "image_ids"))
+            path = self.files.nonfinite(record)
+            if self.skipped > limit:
+                raise NonFiniteLossError(
+                    f"non-finite {what} at step {step} ({described}); its update was not applied; image ids "
+                    f"in {path}. {self.run_dir / 'last.pt'} holds the last checkpoint. Lower solver.lr, set "
+                    "solver.clip_grad_norm, check these images' boxes, or allow skips with train.skip_nonfinite=N")
+            if self.dist.main:
+                print(f"warning: skipped step {step}, non-finite {what} ({described}); "
+                      f"{self.skipped} of {limit} skips allowed; image ids in {path}")
 
     def evaluate(self) -> EvalResult:
         cfg = self.cfg.train
@@ -225,11 +228,20 @@ class Trainer:
                     break
                 losses, stats = self.train_step(images, targets)
                 self.step += 1
+                evaluate = bool(cfg.eval_period) and self.step % cfg.eval_period == 0 and self.step < max_iters
+                save = self.step % cfg.checkpoint_period == 0
+                # one process sees its own stop request at once; processes share theirs at sync points
+                local_stop = self.dist.world == 1 and stop.requested is not None
+                if not (save or evaluate or local_stop or self.step % cfg.log_period == 0 or self.step >= target):
+                    logger.step(self.step, {}, {}, False)  # the progress bar; nothing read from the device
+                    continue
+                # a synchronisation point: verdicts read, losses logged, the stop request shared
+                self.settle()
                 self._log(logger, losses, stats)
-                if cfg.eval_period and self.step % cfg.eval_period == 0 and self.step < max_iters:
+                if evaluate:
                     self._after_eval(self.evaluate(), logger)
                 stopping = any_rank(bool(stop.requested), self.device)  # all processes stop together
-                if self.step % cfg.checkpoint_period == 0 or stopping:
+                if save or stopping:
                     self._save_last()
                 if stopping:  # at a step boundary, with last.pt just written
                     logger.close()
@@ -249,8 +261,8 @@ class Trainer:
         return result
 
     def _log(self, logger: Logger, losses: dict[str, Tensor], stats: dict[str, Tensor]) -> None:
-        """Every ``train.log_period`` steps: losses averaged over processes, to TensorBoard and
-        ``train_log.jsonl``; the progress bar every step."""
+        """At a synchronisation point: every ``train.log_period`` steps (and the last), losses averaged
+        over processes to TensorBoard and ``train_log.jsonl``; the progress bar always."""
         log = self.step % self.cfg.train.log_period == 0 or self.step == self.cfg.solver.max_iters
         scalars = {}
         if log:
@@ -264,6 +276,9 @@ class Trainer:
         metrics = {**result.metrics(), "best_AP": self.best_ap,
                    "step": self.step, "train_seconds": round(elapsed, 1),
                    "images_per_second": round(steps * self.cfg.train.batch_size / max(elapsed, 1e-9), 2)}
+        class_alpha = self.criterion.state_dict().get("class_alpha")
+        if class_alpha is not None:  # loss.class_alpha: the per-class factors this run trained with
+            metrics["class_alpha"] = dict(zip(self.train_set.class_names, class_alpha))
         self.files.metrics(metrics)
 
 

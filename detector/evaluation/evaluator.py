@@ -64,7 +64,7 @@ def evaluate_dataset(model: nn.Module, postprocess: PostProcessor, dataset: Coco
     """Under torch.distributed each process predicts its share of the images; the detections are
     gathered, put back in dataset order, and every process computes the same metrics."""
     info = current()
-    loader = build_loader(dataset, batch_size, num_workers, shuffle=False, rank=info.rank, world=info.world)
+    loader = build_loader(dataset, batch_size, num_workers, rank=info.rank, world=info.world)
     detections, image_ids = predict(model, postprocess, loader, device, amp_dtype, channels_last)
     if info.world > 1:
         position = {image_id: n for n, image_id in enumerate(dataset.image_ids)}

@@ -10,6 +10,8 @@ statistics). Focal, BCE, balanced CE and OHEM work from the integer labels
 (``functional.focal_loss_from_labels``): no (N, A, K) target is ever built for them.
 
 - focal: alpha-balanced focal loss (Lin et al. 2017); bce: the plain baseline; balanced_ce: alpha only.
+  Both alpha losses take ``loss.class_alpha=inverse_frequency``: the positives of class k weigh
+  alpha * w_k, w_k = 1 / (K f_k) from the training set's box frequencies f_k.
 - ohem (the paper's other baseline): BCE on the positives and only the hardest negatives, at most
   ``ohem_ratio`` negatives per positive in each image.
 - ghm (Li et al. 2019, "Gradient Harmonized Single-stage Detector"): BCE reweighted by the inverse
@@ -37,8 +39,10 @@ class FocalLoss:
     needs_targets = False  # True: the criterion passes dense (N, A, K) targets
     needs_quality = False  # True: positives' targets are the IoU of their predicted box
 
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0) -> None:
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, class_alpha: list[float] | None = None) -> None:
         self.alpha, self.gamma = alpha, gamma
+        # per-class factors on the positives' alpha (``loss.class_alpha``), resolved by the criterion builder
+        self.class_weight = torch.tensor(class_alpha, dtype=torch.float32) if class_alpha else None
 
     def keep(self, per_anchor: Tensor, positive: Tensor, valid: Tensor) -> Tensor | None:
         """(N, A) bool: the anchors that count (beyond ``valid``); None for all valid ones."""
@@ -46,14 +50,14 @@ class FocalLoss:
 
     def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
                  normalizer: Tensor) -> tuple[Tensor, Tensor]:
-        per_anchor = focal_loss_from_labels(logits, labels, valid, self.alpha, self.gamma)
+        per_anchor = focal_loss_from_labels(logits, labels, valid, self.alpha, self.gamma, self.class_weight)
         keep = self.keep(per_anchor, positive, valid)
         if keep is not None:
             per_anchor = per_anchor * keep.to(per_anchor.dtype)
         return per_anchor.sum() / normalizer, per_anchor
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {} if self.class_weight is None else {"class_alpha": self.class_weight.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
@@ -65,8 +69,8 @@ class BCELoss(FocalLoss):
 
 
 class BalancedCELoss(FocalLoss):
-    def __init__(self, alpha: float = 0.25) -> None:
-        super().__init__(alpha=alpha, gamma=0.0)
+    def __init__(self, alpha: float = 0.25, class_alpha: list[float] | None = None) -> None:
+        super().__init__(alpha=alpha, gamma=0.0, class_alpha=class_alpha)
 
 
 class OHEMLoss(BCELoss):
@@ -117,7 +121,8 @@ class GHMC:
             index = (g * self.bins).long().clamp(max=self.bins - 1)  # bin of each element
             valid = valid.expand_as(logits)
             total = valid.sum().clamp(min=1).float()
-            counts = torch.bincount(index[valid], minlength=self.bins).float()
+            # counted by scatter, not bincount of the valid elements: static shapes, no host sync
+            counts = logits.new_zeros(self.bins).scatter_add_(0, index.flatten(), valid.flatten().to(logits.dtype))
             if self.momentum > 0:
                 if self.acc_counts is None:
                     self.acc_counts = counts

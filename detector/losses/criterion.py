@@ -16,9 +16,10 @@ from detector.core.config import ConfigError, LossConfig, MatcherConfig
 from detector.core.distributed import mean_over_ranks
 from detector.losses.box import BOX_LOSSES
 from detector.losses.classification import CLASSIFICATION_LOSSES, FocalLoss
+from detector.losses.functional import inverse_frequency_weights
 
 # the loss.* fields that belong to one classification loss each (the constructor keywords)
-CLASSIFICATION_FIELDS = ("alpha", "gamma", "ohem_ratio", "ghm_bins", "ghm_momentum", "qfl_beta")
+CLASSIFICATION_FIELDS = ("alpha", "gamma", "class_alpha", "ohem_ratio", "ghm_bins", "ghm_momentum", "qfl_beta")
 
 
 def classification_loss(name: str, **params: Any) -> Any:
@@ -62,20 +63,12 @@ class RetinaNetLoss:
         self.beta = beta
         self.box_weight = box_weight
         self.momentum = normalizer_momentum
-        self.normalizer_ema: float | None = None
-
-    def _box(self, deltas: Tensor, pos_deltas: Tensor, pos_anchors: Tensor, matched_boxes: Tensor,
-             normalizer: Tensor) -> Tensor:
-        """Box regression over the P positives: (P, 4) deltas, anchors and matched boxes -> scalar."""
-        if len(pos_deltas) == 0:
-            # keeps the graph connected (so DDP and grad hooks see every parameter) yet is exactly 0
-            return deltas.sum() * 0.0
-        box = BOX_LOSSES[self.box_loss](pos_deltas, pos_anchors, matched_boxes, self.coder, self.beta)
-        return self.box_weight * box / normalizer
+        self.normalizer_ema: Tensor | float | None = None  # a tensor while training, a float when saved
 
     def state_dict(self) -> dict[str, Any]:
         """What evolves during training (EMAs), for exact resume."""
-        return {"normalizer_ema": self.normalizer_ema, **self.classification.state_dict()}
+        ema = self.normalizer_ema
+        return {"normalizer_ema": None if ema is None else float(ema), **self.classification.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.normalizer_ema = state["normalizer_ema"]
@@ -87,11 +80,10 @@ class RetinaNetLoss:
         current = mean_over_ranks(num_pos.float()).clamp(min=1.0)
         if self.momentum <= 0:
             return current
-        value = float(current)
-        ema = value if self.normalizer_ema is None else self.momentum * self.normalizer_ema + (
-            1 - self.momentum) * value
+        previous = self.normalizer_ema  # kept on the device: reading it would synchronise every step
+        ema = current if previous is None else self.momentum * previous + (1 - self.momentum) * current
         self.normalizer_ema = ema
-        return current.new_tensor(ema)
+        return ema
 
     def __call__(self, preds: Predictions, targets: Targets) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """``preds`` and padded ``targets`` as in ``core.structures``.
@@ -111,22 +103,23 @@ class RetinaNetLoss:
         idx = matches.clamp(min=0)
         labels = matched_labels.masked_fill(~positive, -1)  # (N, A): the class of a positive, -1 elsewhere
 
-        num_pos = positive.sum()
-        normalizer = self._normalizer(num_pos)
-        matched_boxes = targets["boxes"].gather(1, idx[..., None].expand(-1, -1, 4))[positive]  # (P, 4)
-        pos_anchors = anchors.expand(len(matches), -1, -1)[positive]  # (P, 4)
-        pos_deltas = deltas[positive]
+        normalizer = self._normalizer(positive.sum())
+        # every anchor keeps its place (static shapes, no host synchronisation): a non-positive is
+        # given its own anchor as the box, a finite target whose terms are then dropped
+        all_anchors = anchors.expand(len(matches), -1, -1)  # (N, A, 4)
+        matched_boxes = targets["boxes"].gather(1, idx[..., None].expand(-1, -1, 4))
+        matched_boxes = torch.where(positive[..., None], matched_boxes, all_anchors)  # (N, A, 4)
         cls_targets = None  # dense (N, A, K) targets only for the losses that need them (QFL, GHM-C)
         if self.classification.needs_targets:
-            cls_targets = F.one_hot(matched_labels, logits.shape[-1]).to(logits.dtype) * positive[..., None]
-        if self.classification.needs_quality:  # soft target: IoU of the (detached) predicted box with its truth
-            with torch.no_grad():
-                iou = elementwise_iou(self.coder.decode(pos_deltas.detach(), pos_anchors), matched_boxes)
-            cls_targets[positive] *= iou[:, None]
+            value = positive.to(logits.dtype)  # 1 at a positive's class (scattered: F.one_hot reads its input)
+            if self.classification.needs_quality:  # soft target: IoU of the (detached) predicted box with its truth
+                with torch.no_grad():
+                    value = value * elementwise_iou(self.coder.decode(deltas.detach(), all_anchors), matched_boxes)
+            cls_targets = torch.zeros_like(logits).scatter_(-1, labels.clamp(min=0)[..., None], value[..., None])
         loss_cls, per_anchor = self.classification(logits, labels, cls_targets, positive, matches != IGNORE,
                                                    normalizer)
-
-        loss_box = self._box(deltas, pos_deltas, pos_anchors, matched_boxes, normalizer)
+        box = BOX_LOSSES[self.box_loss](deltas, all_anchors, matched_boxes, self.coder, self.beta)  # (N, A)
+        loss_box = self.box_weight * torch.where(positive, box, 0.0).sum() / normalizer
 
         with torch.no_grad():
             per_anchor = per_anchor.detach()
@@ -140,9 +133,11 @@ class RetinaNetLoss:
         return {"loss_cls": loss_cls, "loss_box": loss_box}, stats
 
 
-def build_criterion(loss: LossConfig, matcher: MatcherConfig) -> RetinaNetLoss:
-    """The criterion of ``loss`` and ``matcher``. A classification parameter the chosen loss does
-    not use (``loss.gamma`` with ``loss.cls=bce``) must keep its default: otherwise a ConfigError."""
+def classification_params(loss: LossConfig, class_counts: list[int] | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``loss.cls`` from ``loss``; a classification parameter it does not use
+    (``loss.gamma`` with ``loss.cls=bce``) must keep its default, otherwise a ConfigError.
+    ``loss.class_alpha=inverse_frequency`` becomes per-class factors from ``class_counts`` (training
+    boxes per class; None: only checked)."""
     defaults = LossConfig()
     takes = set(inspect.signature(CLASSIFICATION_LOSSES.get(loss.cls, FocalLoss)).parameters)
     changed = [f for f in CLASSIFICATION_FIELDS if f not in takes and getattr(loss, f) != getattr(defaults, f)]
@@ -150,6 +145,19 @@ def build_criterion(loss: LossConfig, matcher: MatcherConfig) -> RetinaNetLoss:
         raise ConfigError(f"loss.cls={loss.cls} does not use {', '.join(f'loss.{f}={getattr(loss, f)}' for f in changed)}"
                           f" (it takes {', '.join(f'loss.{k}' for k in sorted(takes)) or 'no parameters'})")
     params = {f: getattr(loss, f) for f in CLASSIFICATION_FIELDS if f in takes}
+    if "class_alpha" in params:
+        wanted = params.pop("class_alpha") == "inverse_frequency"
+        if wanted and class_counts is not None:
+            params["class_alpha"] = inverse_frequency_weights(class_counts)
+    return params
+
+
+def build_criterion(loss: LossConfig, matcher: MatcherConfig, class_counts: list[int] | None = None) -> RetinaNetLoss:
+    """The criterion of ``loss`` and ``matcher`` (``classification_params``); ``class_counts``, the
+    training boxes per class, for ``loss.class_alpha=inverse_frequency``."""
+    params = classification_params(loss, class_counts)
+    if loss.class_alpha != "none" and class_counts is None:
+        raise ValueError("loss.class_alpha=inverse_frequency needs the training set's boxes per class")
     return RetinaNetLoss(build_matcher(matcher), BoxCoder(loss.box_coder_weights),
                          classification_loss(loss.cls, **params), loss.box, loss.beta, loss.box_weight,
                          loss.normalizer_momentum)

@@ -118,19 +118,23 @@ class _FocalFromLabels(torch.autograd.Function):
     plus one block's temporaries."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, labels: Tensor, weight: Tensor, alpha: float, gamma: float) -> Tensor:
-        ctx.save_for_backward(logits, labels, weight)
+    def forward(ctx, logits: Tensor, labels: Tensor, weight: Tensor, class_weight: Tensor | None, alpha: float,
+                gamma: float) -> Tensor:
+        ctx.save_for_backward(logits, labels, weight, class_weight)
         ctx.alpha, ctx.gamma = alpha, gamma
         positive = labels >= 0
         x = logits.gather(-1, labels.clamp(min=0)[..., None])[..., 0]  # (N, A): each anchor's own class
-        fix = torch.where(positive, _positive(x, alpha, gamma) - _negative(x, alpha, gamma), 0.0)
+        pos = _positive(x, alpha, gamma)
+        if class_weight is not None:
+            pos = pos * class_weight[labels.clamp(min=0)]
+        fix = torch.where(positive, pos - _negative(x, alpha, gamma), 0.0)
         flat = logits.reshape(-1, logits.shape[-1])
         per_anchor = torch.cat([_negative(block, alpha, gamma).sum(-1) for block in _blocks(flat)])
         return (per_anchor.view_as(labels) + fix) * weight
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        logits, labels, weight = ctx.saved_tensors
+        logits, labels, weight, class_weight = ctx.saved_tensors
         alpha, gamma = ctx.alpha, ctx.gamma
         scale = (grad * weight).reshape(-1, 1)  # (N * A, 1)
         out = torch.empty_like(logits)
@@ -142,20 +146,36 @@ class _FocalFromLabels(torch.autograd.Function):
         positive = labels >= 0
         index = labels.clamp(min=0)[..., None]
         x = logits.gather(-1, index)[..., 0]
-        fix = torch.where(positive, _positive_grad(x, alpha, gamma) - _negative_grad(x, alpha, gamma), 0.0)
+        pos = _positive_grad(x, alpha, gamma)
+        if class_weight is not None:
+            pos = pos * class_weight[index[..., 0]]
+        fix = torch.where(positive, pos - _negative_grad(x, alpha, gamma), 0.0)
         out.scatter_add_(-1, index, (fix * scale.view_as(fix))[..., None])
-        return out, None, None, None, None
+        return out, None, None, None, None, None
 
 
 def focal_loss_from_labels(logits: Tensor, labels: Tensor, weight: Tensor, alpha: float = 0.25,
-                           gamma: float = 2.0) -> Tensor:
+                           gamma: float = 2.0, class_weight: Tensor | None = None) -> Tensor:
     """Sigmoid focal loss summed over classes, per anchor, without a one-hot target.
 
     logits (N, A, K); labels (N, A) int64, the class of a positive anchor and -1 elsewhere; weight
-    (N, A), 0 for ignored anchors -> (N, A). Equals ``sigmoid_focal_loss(logits, one_hot).sum(-1) *
-    weight`` (``alpha < 0``: no alpha weighting; ``gamma = 0``: BCE) in value and gradient.
+    (N, A), 0 for ignored anchors; class_weight (K,) or None: a factor on the positive term of each
+    class (per-class alpha) -> (N, A). Equals ``sigmoid_focal_loss(logits, one_hot).sum(-1) * weight``
+    (``alpha < 0``: no alpha weighting; ``gamma = 0``: BCE) in value and gradient.
     """
     if logits.shape[:2] != labels.shape or labels.shape != weight.shape:
         raise ValueError(f"logits {tuple(logits.shape)}, labels {tuple(labels.shape)} and weight "
                          f"{tuple(weight.shape)} do not agree on (N, A)")
-    return _FocalFromLabels.apply(logits, labels, weight.to(logits.dtype), alpha, gamma)
+    if class_weight is not None:
+        if class_weight.shape != logits.shape[-1:]:
+            raise ValueError(f"class_weight {tuple(class_weight.shape)} needs one value per class ({logits.shape[-1]})")
+        class_weight = class_weight.to(logits)
+    return _FocalFromLabels.apply(logits, labels, weight.to(logits.dtype), class_weight, alpha, gamma)
+
+
+def inverse_frequency_weights(counts: list[int]) -> list[float]:
+    """Per-class factors w_k = 1 / (K f_k) from the training boxes per class (f_k = count_k / total):
+    rarer classes weigh more, and the frequency-weighted mean sum_k f_k w_k is 1, so the positives'
+    total weight is unchanged, only shared out by inverse frequency. A class with no box gets 1."""
+    total, k = sum(counts), len(counts)
+    return [total / (k * c) if c else 1.0 for c in counts]

@@ -1,7 +1,7 @@
 import torch
-from torchvision.ops import box_iou
+from torchvision.ops import box_iou, generalized_box_iou_loss
 
-from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, pairwise_iou
+from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, elementwise_giou, elementwise_iou, pairwise_iou
 
 
 def random_boxes(n: int, seed: int = 0) -> torch.Tensor:
@@ -67,3 +67,14 @@ def test_matcher_no_boxes():
     anchors = random_boxes(5)
     m = Matcher()(anchors, torch.zeros(2, 0, 4), torch.zeros(2, 0, dtype=torch.bool))
     assert m.shape == (2, 5) and (m == BACKGROUND).all()
+
+
+def test_elementwise_iou_and_giou_match_torchvision():
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(2, 50, 2, generator=g) * 50
+    a = torch.cat([xy, xy + torch.rand(2, 50, 2, generator=g) * 30 + 1], -1)  # (2, 50, 4), some disjoint
+    xy = torch.rand(2, 50, 2, generator=g) * 50
+    b = torch.cat([xy, xy + torch.rand(2, 50, 2, generator=g) * 30 + 1], -1)
+    torch.testing.assert_close(elementwise_iou(a, b), torch.stack([box_iou(x, y).diagonal() for x, y in zip(a, b)]))
+    torch.testing.assert_close(1 - elementwise_giou(a, b), generalized_box_iou_loss(a, b))
+    assert (elementwise_giou(a, b) < elementwise_iou(a, b) + 1e-6).all()

@@ -55,3 +55,23 @@ def test_export_from_a_gpu_model(tmp_path):
     image = next((tmp_path / "shapes" / "val").glob("*.png"))
     assert export.main(["--checkpoint", str(tmp_path / "run" / "last.pt"), "--output", str(tmp_path / "m.onnx"),
                         "--check", str(image)]) == 0
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_training_steps_do_not_synchronise(tmp_path, amp):
+    cfg = tiny_config(tmp_path)
+    cfg.train.device, cfg.train.amp, cfg.loss.normalizer_momentum = "cuda", amp, 0.9
+    trainer = build_trainer(cfg)
+    batches = iter(trainer.batches())
+    trainer.train_step(*next(batches))  # the first step sets up kernels and allocator pools
+    torch.cuda.synchronize()
+    for _ in range(3):
+        batch = next(batches)
+        torch.cuda.set_sync_debug_mode("error")  # any device -> host wait raises
+        try:
+            trainer.train_step(*batch)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        trainer.step += 1
+    trainer.settle()
+    assert trainer.skipped == 0

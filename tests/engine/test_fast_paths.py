@@ -75,20 +75,21 @@ def test_bf16_autocast_stays_within_tolerance(channels_last):
     assert matched >= 0.9 * total
 
 
-def test_compiled_forward_matches_eager_and_trains(tmp_path):
-    """train.compile=true (torch.compile, inductor): the compiled forward gives the eager losses on
-    the same batch (to 1e-4), a training step runs through it, and checkpoints keep plain keys."""
+def test_compiled_forward_and_loss_match_eager_and_train(tmp_path):
+    """train.compile=true (torch.compile, inductor) compiles forward + loss as one graph: it gives
+    the eager losses on the same batch (to 1e-4), a training step runs through it, and checkpoints
+    keep plain keys."""
     from detector.engine.setup import build_trainer
     from tests.conftest import tiny_config
 
     cfg = tiny_config(tmp_path)
     cfg.train.compile = True
     trainer = build_trainer(cfg)
-    assert hasattr(trainer.forward, "_orig_mod")  # torch.compile's wrapper around the same module
+    assert trainer.forward_loss is not trainer._forward_loss  # torch.compile's wrapper
     images, targets = next(iter(trainer.batches()))
     with torch.no_grad():
-        eager, _ = trainer.criterion(trainer.model(images), targets)
-        compiled, _ = trainer.criterion(trainer.forward(images), targets)
+        eager, _ = trainer._forward_loss(images, targets)
+        compiled, _ = trainer.forward_loss(images, targets)
     for k in eager:
         torch.testing.assert_close(compiled[k], eager[k], rtol=1e-4, atol=1e-6)
     losses, _ = trainer.train_step(images, targets)

@@ -42,7 +42,7 @@ def records(tmp_path) -> list[dict]:
 
 def test_nan_loss_stops_naming_step_terms_and_images(tmp_path):
     trainer = poisoned(build_trainer(config(tmp_path)), {3})
-    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 3 \(loss_cls=nan, loss_box=[0-9.]+\)"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 3 \(loss_cls=nan, loss_box=[0-9.]+, grad_norm=nan\)"):
         trainer.fit()
     [record] = records(tmp_path)
     assert record["step"] == 3 and record["what"] == "loss" and len(record["image_ids"]) == 4
@@ -87,3 +87,24 @@ def test_nonfinite_gradient_stops(tmp_path):
     with pytest.raises(NonFiniteLossError, match="non-finite gradient at step 2 .*grad_norm=(inf|nan)"):
         trainer.fit()
     assert records(tmp_path)[0]["what"] == "gradient"
+
+
+def test_verdicts_are_read_at_the_next_synchronisation_point(tmp_path):
+    cfg = config(tmp_path)
+    cfg.train.checkpoint_period, cfg.train.log_period = 100, 100  # the run's end is the only sync point
+    trainer = poisoned(build_trainer(cfg), {2})
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2 .*its update was not applied"):
+        trainer.fit()
+    assert trainer.step == 5 and [r["step"] for r in records(tmp_path)] == [2]
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())  # the update was skipped
+
+
+def test_a_skipped_first_step_leaves_weights_and_momentum_untouched(tmp_path):
+    trainer = poisoned(build_trainer(config(tmp_path, skip=1)), {1})
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.train_step(*next(iter(trainer.batches())))
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    buffers = [trainer.optimizer.state[p]["momentum_buffer"] for p in trainer.model.parameters() if p.requires_grad]
+    assert buffers and all(not b.any() for b in buffers)
+    trainer.settle()
+    assert trainer.skipped == 1 and [r["step"] for r in records(tmp_path)] == [1]

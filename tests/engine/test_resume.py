@@ -49,12 +49,13 @@ def test_augmentation_depends_on_seed_epoch_index_only(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg.augment.hflip_prob, cfg.augment.color_jitter_prob = 0.5, 1.0
     data = build_dataset(cfg, "train")
-    data.augment_seed = (0, 3)
-    a = data[5][0]
-    data[2], data[6]  # other items in between change nothing
-    assert torch.equal(a, data[5][0])
-    data.augment_seed = (0, 4)
-    assert not torch.equal(a, data[5][0])  # a new epoch, a new draw
+    data.augment_seed = 0
+    a = data[3, 5][0]  # epoch 3, item 5
+    data[3, 2], data[3, 6]  # other items in between change nothing
+    assert torch.equal(a, data[3, 5][0])
+    assert not torch.equal(a, data[4, 5][0])  # a new epoch, a new draw
+    data.augment_seed = 1
+    assert not torch.equal(a, data[3, 5][0])  # another seed, another draw
 
 
 def test_each_transform_gets_its_own_stream():

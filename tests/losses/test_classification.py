@@ -100,3 +100,33 @@ def test_each_loss_takes_only_its_own_parameters():
         build_criterion(LossConfig(cls="bce", gamma=1.0), MatcherConfig())
     with pytest.raises(ConfigError, match=r"loss.cls=balanced_ce does not use loss.gamma=0.0 .it takes loss.alpha"):
         build_criterion(LossConfig(cls="balanced_ce", gamma=0.0), MatcherConfig())
+
+
+def test_class_alpha_weighs_each_class_positives_in_value_and_gradient():
+    from detector.losses.functional import focal_loss_from_labels, inverse_frequency_weights, sigmoid_focal_loss
+
+    assert inverse_frequency_weights([90, 9, 1, 0]) == pytest.approx([100 / 360, 100 / 36, 100 / 4, 1.0])
+    torch.manual_seed(0)
+    logits = (torch.randn(2, 30, 3, dtype=torch.float64) * 3).requires_grad_()
+    labels = torch.randint(-1, 3, (2, 30))
+    weight = torch.ones(2, 30, dtype=torch.float64)
+    w = torch.tensor([0.5, 2.0, 8.0], dtype=torch.float64)
+    one_hot = torch.nn.functional.one_hot(labels.clamp(min=0), 3).double() * (labels >= 0)[..., None]
+    pos = sigmoid_focal_loss(logits, one_hot, 0.25, 2.0) * one_hot * w  # class k's positives times w_k
+    neg = sigmoid_focal_loss(logits, one_hot, 0.25, 2.0) * (1 - one_hot)
+    reference = (pos + neg).sum(-1)
+    ours = focal_loss_from_labels(logits, labels, weight, 0.25, 2.0, class_weight=w)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
+    want, = torch.autograd.grad(reference.sum(), logits)
+    got, = torch.autograd.grad(ours.sum(), logits)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_class_alpha_config_is_resolved_from_the_training_counts():
+    with pytest.raises(ConfigError, match="loss.cls=bce does not use loss.class_alpha=inverse_frequency"):
+        build_criterion(LossConfig(cls="bce", class_alpha="inverse_frequency"), MatcherConfig())
+    with pytest.raises(ValueError, match="needs the training set's boxes per class"):
+        build_criterion(LossConfig(class_alpha="inverse_frequency"), MatcherConfig())
+    crit = build_criterion(LossConfig(class_alpha="inverse_frequency"), MatcherConfig(), class_counts=[90, 9, 1])
+    assert crit.classification.state_dict()["class_alpha"] == pytest.approx([100 / 270, 100 / 27, 100 / 3])
+    assert build_criterion(LossConfig(), MatcherConfig()).classification.class_weight is None

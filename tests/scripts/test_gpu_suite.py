@@ -14,9 +14,11 @@ def test_gpu_suite_smoke_on_cpu(tmp_path):
     proc = subprocess.run(["bash", "benchmarks/gpu.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert proc.stdout.startswith("ssss ")  # the four CUDA tests skip without a GPU
+    assert proc.stdout.startswith("ssssss ")  # the six CUDA tests skip without a GPU
     files = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert files == ["inference_default.json", "loss_memory.json", "machine.json", "train_step_default.json"]
+    assert files == ["data_pipeline_jpeg.json", "inference_default.json", "loss_memory.json", "machine.json",
+                     "train_step_default.json"]
+    assert json.loads((tmp_path / "data_pipeline_jpeg.json").read_text())["loader_images_per_s"] > 0
     step = json.loads((tmp_path / "train_step_default.json").read_text())
     assert step["images_per_s"]["ours"] > 0 and "ratio_vs_torchvision_same" in step
     assert json.loads((tmp_path / "inference_default.json").read_text())["ratio_vs_torchvision"] > 0
