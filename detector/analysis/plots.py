@@ -102,6 +102,8 @@ def plot_decision_regions(shown: dict[float, Any], path: str | Path) -> None:
             ax.scatter(*x[y == 1].T, s=4, c="tab:red", alpha=0.8)
             r = by_loss[name]
             ax.set_title(f"{name}\nrecall@0.5 {r['recall']:.2f}  PR-AUC {r['pr_auc']:.2f}", fontsize=8)
+            ax.set_xlim(-5, 5)
+            ax.set_ylim(-5, 5)
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:

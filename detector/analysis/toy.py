@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ METRICS = ("accuracy", "balanced_accuracy", "recall", "precision", "f1", "pr_auc
 @dataclass
 class ToySetting:
     rare_fraction: float = 0.1  # 0.1 = 90:10
+    blob_std: float = 0.45  # spread of the rare class's blobs: smaller = more separable
     n_train: int = 4000
     n_val: int = 4000
     n_test: int = 20000
@@ -51,14 +53,15 @@ class ToySetting:
     lr: float = 0.01
 
 
-def toy_data(n: int, rare_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def toy_data(n: int, rare_fraction: float, rng: np.random.Generator, blob_std: float = 0.45
+             ) -> tuple[np.ndarray, np.ndarray]:
     """(x (n, 2) float32, y (n,) float32): the common class from N(0, 1.5^2 I), the rare one
-    (exactly round(n * rare_fraction) points) from three blobs (std 0.45) at radius 1.6."""
+    (exactly round(n * rare_fraction) points) from three blobs (std ``blob_std``) at radius 1.6."""
     n_rare = max(1, round(n * rare_fraction))
     common = rng.normal(0.0, 1.5, (n - n_rare, 2))
     angles = rng.integers(0, 3, n_rare) * (2 * math.pi / 3)
     centres = 1.6 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    rare = centres + rng.normal(0.0, 0.45, (n_rare, 2))
+    rare = centres + rng.normal(0.0, blob_std, (n_rare, 2))
     x = np.concatenate([common, rare]).astype(np.float32)
     y = np.concatenate([np.zeros(n - n_rare), np.ones(n_rare)]).astype(np.float32)
     order = rng.permutation(n)
@@ -137,9 +140,8 @@ def evaluate_toy(model: nn.Module, val: tuple[np.ndarray, np.ndarray], test: tup
 def run_seed(setting: ToySetting, seed: int, losses: list[str]) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
     """One seed: one data draw (train/val/test) shared by every loss; (result rows, models)."""
     rng = np.random.default_rng([seed, round(setting.rare_fraction * 1e6)])
-    train = toy_data(setting.n_train, setting.rare_fraction, rng)
-    val = toy_data(setting.n_val, setting.rare_fraction, rng)
-    test = toy_data(setting.n_test, setting.rare_fraction, rng)
+    train, val, test = (toy_data(n, setting.rare_fraction, rng, setting.blob_std)
+                        for n in (setting.n_train, setting.n_val, setting.n_test))
     rows, models = [], {}
     for name in losses:
         alpha, gamma = TOY_LOSSES[name]
@@ -187,30 +189,34 @@ def markdown_table(summary: list[dict[str, Any]], metrics: tuple[str, ...]) -> s
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--ratios", default="0.1,0.01", help="rare-class fractions (0.1 = 90:10)")
     parser.add_argument("--losses", default=",".join(TOY_LOSSES))
     parser.add_argument("--steps", type=int, default=ToySetting.steps)
+    parser.add_argument("--blob-std", type=float, default=ToySetting.blob_std, help="rare blobs' spread")
     parser.add_argument("--out", default="runs/toy")
     args = parser.parse_args(argv)
     from detector.analysis.plots import plot_decision_regions, plot_focal_curve
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)  # 32-unit layers: threads only add synchronisation (and contend with other jobs)
     losses = args.losses.split(",")
     start, rows, shown = time.perf_counter(), [], {}
     for fraction in (float(r) for r in args.ratios.split(",")):
-        setting = ToySetting(rare_fraction=fraction, steps=args.steps)
+        setting = ToySetting(rare_fraction=fraction, steps=args.steps, blob_std=args.blob_std)
         for seed in range(args.seeds):
             seed_rows, models = run_seed(setting, seed, losses)
             rows += seed_rows
             if seed == 0:
                 rng = np.random.default_rng([seed, round(fraction * 1e6), 1])
-                shown[fraction] = (models, toy_data(3000, fraction, rng), seed_rows)
+                shown[fraction] = (models, toy_data(3000, fraction, rng, args.blob_std), seed_rows)
     seconds = time.perf_counter() - start
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"seconds": round(seconds, 1), "machine": machine(),
+                                                  "command": "python -m detector.analysis.toy " + " ".join(argv),
                                                   "rows": rows, "summary": summary}, indent=1))
     table = markdown_table(summary, ("balanced_accuracy", "recall", "precision", "pr_auc", "roc_auc"))
     table2 = markdown_table(summary, ("best_threshold", "f1", "f1_at_best", "ece", "mean_score_rare"))

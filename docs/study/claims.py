@@ -1,0 +1,62 @@
+"""The detection tables of docs/results.md's "claims" sections, from the published runs under
+docs/study/ (`bash docs/study/run_all.sh` sections 9 and 10 make them); cells without finished runs
+show "-". Uses report.py's helpers.
+
+    python docs/study/claims.py      # prints the Markdown tables
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from report import HERE, fmt, mean_std, runs, sigmas
+
+# label -> (study folder, cell) for the long-tailed benchmark (train 0.90 / 0.09 / 0.01, balanced val)
+LONG_TAIL = {"focal (alpha 0.25)": ("lt90_850", "clsfocal"),
+             "focal, per-class alpha (inverse frequency)": ("lt90_alpha_850", "base"),
+             "BCE": ("lt90_850", "clsbce")}
+CLASSES = ("circle", "square", "triangle")  # training frequencies 0.90, 0.09, 0.01
+# label -> (study folder, cell prefix); clean = the default benchmark's section 1 runs
+NOISE = {"clean": ("budget_850", ""), "10% of boxes missing": ("noise_850", "_missing0.1"),
+         "30% of boxes missing": ("noise_850", "_missing0.3"), "10% of labels swapped": ("swap_850", "_swap0.1"),
+         "boxes jittered (std 0.1 x size)": ("jitter_850", "_jitter0.1")}
+
+
+def values(folder: Path, key: str, cls: str | None = None) -> list[float]:
+    out = []
+    for run in runs(folder):
+        metrics = json.loads((run / "metrics.json").read_text())
+        out.append(metrics["per_class_AP"][cls] if cls else metrics[key])
+    return out
+
+
+def table_long_tail() -> None:
+    print("| loss (850 iterations, 3 seeds) | AP | AP circle (90%) | AP square (9%) | AP triangle (1%) "
+          "| triangle: this minus focal / larger std |")
+    print("|---|---|---|---|---|---|")
+    focal = HERE.joinpath(*LONG_TAIL["focal (alpha 0.25)"])
+    for label, parts in LONG_TAIL.items():
+        folder = HERE.joinpath(*parts)
+        per_class = [fmt(values(folder, "", c)) for c in CLASSES]
+        rare, base = values(folder, "", "triangle"), values(focal, "", "triangle")
+        gap = "" if folder == focal or not rare else f"{mean_std(rare)[0] - mean_std(base)[0]:+.3f} ({sigmas(rare, base)})"
+        print(f"| {label} | {fmt(values(folder, 'AP'))} | " + " | ".join(per_class) + f" | {gap} |")
+    alphas = [json.loads((r / "metrics.json").read_text()).get("class_alpha")
+              for r in runs(HERE.joinpath(*LONG_TAIL["focal, per-class alpha (inverse frequency)"]))]
+    if alphas:
+        print(f"\nper-class alpha factors recorded in the runs: {alphas[0]}")
+
+
+def table_noise() -> None:
+    print("\n| training labels (850 iterations) | focal AP | BCE AP | focal - BCE | seeds (focal / BCE) | gap / larger std |")
+    print("|---|---|---|---|---|---|")
+    for label, (study, suffix) in NOISE.items():
+        f, b = (values(HERE / study / f"cls{loss}{suffix}", "AP") for loss in ("focal", "bce"))
+        gap = f"{mean_std(f)[0] - mean_std(b)[0]:+.3f}" if f and b else "-"
+        print(f"| {label} | {fmt(f)} | {fmt(b)} | {gap} | {len(f)} / {len(b)} | {sigmas(f, b)} |")
+
+
+if __name__ == "__main__":
+    table_long_tail()
+    table_noise()
