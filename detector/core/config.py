@@ -154,15 +154,16 @@ class MatcherConfig:
 class LossConfig:
     # a name of detector/losses/classification.py's table: focal; bce (plain); balanced_ce (alpha
     # only); ohem (bce on positives + hardest negatives); ghm (GHM-C, Li et al. 2019); qfl (quality
-    # focal loss, Li et al. 2020). Each loss uses only its own fields below; setting another one
-    # away from its default is an error
+    # focal loss, Li et al. 2020); efl (equalized focal loss, Li et al. 2022). Each loss uses only
+    # its own fields below; setting another one away from its default is an error
     cls: str = "focal"
-    alpha: float = 0.25  # focal and balanced_ce; < 0 disables the alpha weighting
-    gamma: float = 2.0  # focal
+    alpha: float = 0.25  # focal, balanced_ce and efl; < 0 disables the alpha weighting
+    gamma: float = 2.0  # focal; efl's base gamma
     # focal and balanced_ce: inverse_frequency weighs the positives of class k alpha * w_k, w_k = 1 / (K f_k)
     # with f_k class k's share of the training boxes (computed at the start of training and printed)
     class_alpha: Literal["none", "inverse_frequency"] = "none"
     ohem_ratio: float = 3.0  # ohem: negatives kept per positive, per image
+    efl_scale: float = 8.0  # efl: gamma_j = gamma + efl_scale * (1 - g_j) (the paper's s)
     ghm_bins: int = 10
     ghm_momentum: float = 0.75  # ghm: EMA of the gradient-density histogram; 0 = per batch
     qfl_beta: float = 2.0

@@ -59,6 +59,14 @@ def mean_over_ranks(value: Tensor) -> Tensor:
     return out / dist.get_world_size()
 
 
+def sum_over_ranks(value: Tensor) -> Tensor:
+    """The sum of ``value`` over all processes (a new tensor; no gradient flows through it)."""
+    out = value.detach().clone()
+    if current().world > 1:
+        dist.all_reduce(out)
+    return out
+
+
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True when ``flag`` is true on at least one process, so all take the same branch."""
     if current().world == 1:

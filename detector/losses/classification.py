@@ -17,6 +17,8 @@ statistics). Focal, BCE, balanced CE and OHEM work from the integer labels
 - ghm (Li et al. 2019, "Gradient Harmonized Single-stage Detector"): BCE reweighted by the inverse
   density of the gradient norm g = |sigmoid(x) - y|, so the mass of easy negatives (g ~ 0) and of
   outliers (g ~ 1) stop dominating; normalised by the valid elements, not the positives.
+- efl (Li et al. 2022, "Equalized Focal Loss"): a long-tail remedy, focal loss whose gamma and weight
+  grow for the classes whose positives get little gradient (``EqualizedFocalLoss``).
 - qfl (Li et al. 2020, "Generalized Focal Loss"): the positive's target is the IoU of its predicted
   box with its ground truth (``needs_quality``: the criterion supplies it), the focusing term
   |y - sigmoid(x)|^beta, so the score learns localisation quality.
@@ -30,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from detector.core.distributed import sum_over_ranks
 from detector.losses.functional import focal_loss_from_labels, ohem_keep, quality_focal_loss
 
 
@@ -152,6 +155,72 @@ class GHMC:
         self.acc_counts = state.get("ghm_counts")
 
 
+class _GradientTap(torch.autograd.Function):
+    """Identity whose backward adds |grad| on positive and on negative elements, per class and
+    summed over processes, into ``stats`` (2, K): EFL's gradient statistics, without a hook."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor, weight: Tensor, stats: Tensor) -> Tensor:
+        ctx.save_for_backward(targets, weight, stats)
+        return logits.view_as(logits)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        targets, weight, stats = ctx.saved_tensors
+        magnitude = grad.abs() * weight
+        step = torch.stack([(magnitude * targets).sum((0, 1)), (magnitude * (1 - targets)).sum((0, 1))])
+        stats.add_(sum_over_ranks(step))
+        return grad, None, None, None
+
+
+class EqualizedFocalLoss:
+    """EFL (Li et al. 2022, "Equalized Focal Loss for Dense Long-Tailed Object Detection"): class j's
+    elements get the focusing exponent gamma_j = gamma + efl_scale * (1 - g_j) and the weight
+    gamma_j / gamma, where g_j in [0, 1] is the accumulated gradient magnitude on class j's positive
+    elements over that on its negatives (clamped). A rare class, whose few positives receive little
+    gradient against its flood of negatives, gets a larger gamma_j and weight; a frequent one stays
+    near plain focal loss (g_j starts at 1: the first step is exactly focal loss). The magnitudes are
+    collected from the logits' gradient on the way back (``_GradientTap``) and summed over processes.
+    """
+
+    needs_targets = True
+    needs_quality = False
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, efl_scale: float = 8.0) -> None:
+        if gamma <= 0:
+            raise ValueError(f"EFL needs gamma > 0 (its weight is gamma_j / gamma), got {gamma}")
+        self.alpha, self.gamma, self.scale = alpha, gamma, efl_scale
+        self.grads: Tensor | None = None  # (2, K): accumulated |grad| on positive / negative elements
+
+    def class_gamma(self, num_classes: int, device: torch.device) -> Tensor:
+        """(K,) gamma_j from the gradient statistics so far."""
+        if self.grads is None:
+            self.grads = torch.zeros(2, num_classes, device=device)
+        elif self.grads.device != device:  # restored from a checkpoint on the CPU
+            self.grads = self.grads.to(device)
+        ratio = torch.where(self.grads[1] > 0, self.grads[0] / self.grads[1].clamp(min=1e-10), 1.0).clamp(0, 1)
+        return self.gamma + self.scale * (1 - ratio)
+
+    def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
+                 normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        gamma = self.class_gamma(logits.shape[-1], logits.device)  # (K,)
+        weight = valid[..., None].to(logits.dtype)
+        if logits.requires_grad:  # the gradient statistics are collected on the way back
+            logits = _GradientTap.apply(logits, targets, weight, self.grads)
+        p_t = torch.where(targets > 0, torch.sigmoid(logits), torch.sigmoid(-logits))
+        alpha_t = torch.where(targets > 0, self.alpha, 1 - self.alpha) if self.alpha >= 0 else 1.0
+        ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        per_elem = alpha_t * (gamma / self.gamma) * (1 - p_t).pow(gamma) * ce * weight
+        return per_elem.sum() / normalizer, per_elem.sum(-1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"efl_grads": None if self.grads is None else self.grads.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        grads = state.get("efl_grads")
+        self.grads = None if grads is None else torch.tensor(grads)
+
+
 # loss.cls -> class; its constructor's keywords are the loss.* fields it uses
 CLASSIFICATION_LOSSES: dict[str, type] = {
     "focal": FocalLoss,
@@ -160,4 +229,5 @@ CLASSIFICATION_LOSSES: dict[str, type] = {
     "ohem": OHEMLoss,
     "ghm": GHMC,
     "qfl": QualityFocalLoss,
+    "efl": EqualizedFocalLoss,
 }

@@ -19,7 +19,8 @@ from detector.losses.classification import CLASSIFICATION_LOSSES, FocalLoss
 from detector.losses.functional import inverse_frequency_weights
 
 # the loss.* fields that belong to one classification loss each (the constructor keywords)
-CLASSIFICATION_FIELDS = ("alpha", "gamma", "class_alpha", "ohem_ratio", "ghm_bins", "ghm_momentum", "qfl_beta")
+CLASSIFICATION_FIELDS = ("alpha", "gamma", "class_alpha", "ohem_ratio", "efl_scale", "ghm_bins", "ghm_momentum",
+                         "qfl_beta")
 
 
 def classification_loss(name: str, **params: Any) -> Any:

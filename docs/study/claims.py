@@ -15,7 +15,7 @@ from report import HERE, fmt, mean_std, runs, sigmas
 # label -> (study folder, cell) for the long-tailed benchmark (train 0.90 / 0.09 / 0.01, balanced val)
 LONG_TAIL = {"focal (alpha 0.25)": ("lt90_850", "clsfocal"),
              "focal, per-class alpha (inverse frequency)": ("lt90_alpha_850", "base"),
-             "BCE": ("lt90_850", "clsbce")}
+             "equalized focal loss (EFL)": ("lt90_efl_850", "base"), "BCE": ("lt90_850", "clsbce")}
 CLASSES = ("circle", "square", "triangle")  # training frequencies 0.90, 0.09, 0.01
 # label -> (study folder, cell prefix); clean = the default benchmark's section 1 runs
 NOISE = {"clean": ("budget_850", ""), "10% of boxes missing": ("noise_850", "_missing0.1"),

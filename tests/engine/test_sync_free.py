@@ -50,7 +50,7 @@ def test_the_watch_sees_what_would_synchronise():
     assert len(watch.found) == 5, watch.found
 
 
-@pytest.mark.parametrize("loss", ["focal", "ohem", "ghm", "qfl"])
+@pytest.mark.parametrize("loss", ["focal", "ohem", "ghm", "qfl", "efl"])
 def test_training_steps_read_nothing_from_the_device(tmp_path, loss):
     cfg = tiny_config(tmp_path)
     cfg.loss.cls, cfg.loss.box, cfg.loss.normalizer_momentum = loss, "giou" if loss == "qfl" else "smooth_l1", 0.9
@@ -68,7 +68,7 @@ def test_training_steps_read_nothing_from_the_device(tmp_path, loss):
 
 
 @pytest.mark.parametrize("loss,box", [("focal", "smooth_l1"), ("bce", "l1"), ("ohem", "smooth_l1"),
-                                      ("ghm", "smooth_l1"), ("qfl", "giou")])
+                                      ("ghm", "smooth_l1"), ("qfl", "giou"), ("efl", "smooth_l1")])
 def test_criterion_compiles_as_one_graph(loss, box):
     cfg = load_config(None, [f"loss.cls={loss}", f"loss.box={box}", "loss.normalizer_momentum=0.9"])
     criterion = build_criterion(cfg.loss, cfg.matcher)

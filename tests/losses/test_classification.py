@@ -130,3 +130,32 @@ def test_class_alpha_config_is_resolved_from_the_training_counts():
     crit = build_criterion(LossConfig(class_alpha="inverse_frequency"), MatcherConfig(), class_counts=[90, 9, 1])
     assert crit.classification.state_dict()["class_alpha"] == pytest.approx([100 / 270, 100 / 27, 100 / 3])
     assert build_criterion(LossConfig(), MatcherConfig()).classification.class_weight is None
+
+
+def test_efl_starts_as_focal_loss_then_focuses_the_class_with_little_positive_gradient():
+    from detector.losses.classification import EqualizedFocalLoss
+
+    torch.manual_seed(0)
+    logits = (torch.randn(2, 40, 3) * 2).requires_grad_()
+    labels = torch.full((2, 40), -1)
+    labels[:, :6] = 0  # class 0: many positives; class 2: one
+    labels[0, 6] = 2
+    targets = F.one_hot(labels.clamp(min=0), 3).float() * (labels >= 0)[..., None]
+    valid = torch.ones(2, 40, dtype=torch.bool)
+    norm = torch.tensor(13.0)
+    efl = EqualizedFocalLoss(alpha=0.25, gamma=2.0, efl_scale=8.0)
+    loss, _ = efl(logits, labels, targets, labels >= 0, valid, norm)
+    torch.testing.assert_close(loss, sigmoid_focal_loss(logits, targets, 0.25, 2.0, "sum") / norm)  # g_j = 1 at first
+    loss.backward()
+    grad = logits.grad.abs()  # what the hook collected: |d loss / d logit| by class, positives / negatives
+    torch.testing.assert_close(efl.grads, torch.stack([(grad * targets).sum((0, 1)), (grad * (1 - targets)).sum((0, 1))]))
+    g = (efl.grads[0] / efl.grads[1]).clamp(0, 1)
+    gamma = 2.0 + 8.0 * (1 - g)
+    assert gamma[2] > gamma[0] > 2.0 and gamma[1] == 10.0  # no positive at all: the most focus
+    second, _ = efl(logits.detach(), labels, targets, labels >= 0, valid, norm)
+    by_hand = sum((gamma[k] / 2.0) * sigmoid_focal_loss(logits.detach()[..., k], targets[..., k], 0.25, float(gamma[k]),
+                                                        "sum") for k in range(3)) / norm
+    torch.testing.assert_close(second, by_hand)
+    restored = EqualizedFocalLoss()
+    restored.load_state_dict(efl.state_dict())
+    torch.testing.assert_close(restored.grads, efl.grads)
