@@ -2,6 +2,7 @@
 with the same global batch."""
 
 import json
+from itertools import islice
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from detector.core.config import save_yaml
-from detector.data.build import shard_order
+from detector.data.build import TrainingOrder, shard_order
 from detector.core.distributed import DistInfo
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
@@ -49,6 +50,18 @@ def test_shard_order_splits_each_global_batch():
     assert r0 == [10, 11, 14, 15, 18, 19] and r1 == [12, 13, 16, 17, 20, 21]
     assert shard_order(order[:11], 4, 1, 2, drop_last=True) == [12, 13, 16, 17]  # last partial batch dropped
     assert shard_order(order[:5], 4, 0, 2, drop_last=False) == [10, 12, 14]  # evaluation: round robin
+
+
+def test_training_order_streams_whole_batches_across_epochs_resumes_and_shards():
+    stream = list(islice(TrainingOrder(10, 4, seed=3), 16))  # 2 full batches per epoch: 8 items each
+    for epoch in (0, 1):
+        perm = torch.randperm(10, generator=torch.Generator().manual_seed(3 * 100_003 + epoch)).tolist()
+        assert stream[8 * epoch:8 * epoch + 8] == [(epoch, i) for i in perm[:8]]
+    assert list(islice(TrainingOrder(10, 4, seed=3, start=3), 4)) == stream[12:16]  # resumed 3 batches in
+    halves = [list(islice(TrainingOrder(10, 4, seed=3, rank=r, world=2), 8)) for r in (0, 1)]
+    assert halves[0][:2] + halves[1][:2] + halves[0][2:4] + halves[1][2:4] == stream[:8]
+    with pytest.raises(ValueError, match="train.batch_size 16 exceeds the 10 training images"):
+        TrainingOrder(10, 16, seed=0)
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
