@@ -47,6 +47,17 @@ class RunFiles:
     def nonfinite(self, record: dict[str, Any]) -> Path:
         return self._append("nonfinite.jsonl", record)
 
+    def rewind(self, step: int) -> None:
+        """Drop train_log.jsonl / nonfinite.jsonl records after ``step`` (a resume from that step
+        logs them again), so a resumed run's logs read as the uninterrupted run's."""
+        for name in ("train_log.jsonl", "nonfinite.jsonl"):
+            path = self.folder / name
+            if self.enabled and path.is_file():
+                lines = path.read_text().splitlines()
+                kept = [line for line in lines if json.loads(line)["step"] <= step]
+                if len(kept) < len(lines):
+                    path.write_text("".join(line + "\n" for line in kept))
+
     def metrics(self, metrics: dict[str, Any]) -> None:
         if self._ready():
             (self.folder / "metrics.json").write_text(json.dumps(metrics, indent=1))

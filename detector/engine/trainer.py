@@ -114,6 +114,7 @@ class Trainer:
         if data.get("batches_per_epoch", self.batches_per_epoch) != self.batches_per_epoch:
             print(f"warning: {path} was written with {data['batches_per_epoch']} batches per epoch, now "
                   f"{self.batches_per_epoch}: the training set or batch size changed, so the data order differs")
+        self.files.rewind(self.step)
         print(f"resumed from {path} at step {self.step}")
 
     # ------------------------------------------------------------------ loop

@@ -54,3 +54,14 @@ def test_run_files_append_logs_write_config_and_metrics_and_prune(tmp_path):
         files.checkpoint({"step": step}, f"step_{step:08d}.pt")
     files.prune("step_*.pt", keep=2)
     assert sorted(p.name for p in (tmp_path / "run").glob("step_*.pt")) == ["step_00000002.pt", "step_00000003.pt"]
+
+
+def test_rewind_drops_the_records_a_resume_will_write_again(tmp_path):
+    files = RunFiles(tmp_path)
+    for step in (20, 40, 60, 80):
+        files.log({"step": step, "loss/total": 1.0})
+    files.nonfinite({"step": 70, "what": "loss"})
+    files.rewind(50)  # resumed from a checkpoint at step 50
+    assert [json.loads(line)["step"] for line in (tmp_path / "train_log.jsonl").read_text().splitlines()] == [20, 40]
+    assert (tmp_path / "nonfinite.jsonl").read_text() == ""
+    RunFiles(tmp_path / "fresh").rewind(10)  # nothing logged yet: nothing to do
