@@ -17,8 +17,8 @@ LONG_TAIL = {"focal (alpha 0.25)": ("lt90_850", "clsfocal"),
              "focal, per-class alpha (inverse frequency)": ("lt90_alpha_850", "base"),
              "equalized focal loss (EFL)": ("lt90_efl_850", "base"), "BCE": ("lt90_850", "clsbce")}
 CLASSES = ("circle", "square", "triangle")  # training frequencies 0.90, 0.09, 0.01
-# label -> (study folder, cell prefix); clean = the default benchmark's section 1 runs
-NOISE = {"clean": ("budget_850", ""), "10% of boxes missing": ("noise_850", "_missing0.1"),
+# label -> (study folder, cell suffix); clean = noise 0 in the same study (same code version, logs kept)
+NOISE = {"clean": ("noise_850", "_missing0"), "10% of boxes missing": ("noise_850", "_missing0.1"),
          "30% of boxes missing": ("noise_850", "_missing0.3"), "10% of labels swapped": ("swap_850", "_swap0.1"),
          "boxes jittered (std 0.1 x size)": ("jitter_850", "_jitter0.1")}
 
@@ -57,6 +57,31 @@ def table_noise() -> None:
         print(f"| {label} | {fmt(f)} | {fmt(b)} | {gap} | {len(f)} / {len(b)} | {sigmas(f, b)} |")
 
 
+def log_mean(folder: Path, key: str, last: float = 0.5) -> float:
+    """Mean of ``key`` over the last ``last`` fraction of each run's logged steps, then over runs."""
+    means = []
+    for run in runs(folder):
+        if not (run / "train_log.jsonl").is_file():  # runs copied in from single runs kept metrics only
+            continue
+        rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+        tail = rows[int(len(rows) * (1 - last)):]
+        means.append(sum(r[key] for r in tail) / max(len(tail), 1))
+    return sum(means) / len(means) if means else float("nan")
+
+
+def table_noise_anchors() -> None:
+    """What each loss makes of the corrupted labels, from the per-step anchor statistics (second half
+    of training): positive anchors per image, and the negatives' share of the classification loss."""
+    print("\n| training labels | positive anchors / image | negatives' share of the cls loss: focal | BCE |")
+    print("|---|---|---|---|")
+    for label, (study, suffix) in NOISE.items():
+        focal, bce = (HERE / study / f"cls{loss}{suffix}" for loss in ("focal", "bce"))
+        pos, nf, nb = (log_mean(focal, "anchors/positives_per_image"), log_mean(focal, "anchors/neg_loss_share"),
+                       log_mean(bce, "anchors/neg_loss_share"))
+        print(f"| {label} | {pos:.1f} | {nf:.3f} | {nb:.3f} |")
+
+
 if __name__ == "__main__":
     table_long_tail()
     table_noise()
+    table_noise_anchors()

@@ -61,8 +61,8 @@ $S --name lt90_850 --seeds 0,1,2 loss.cls=focal,bce $lt90 $long --publish docs/s
 $S --name lt90_alpha_850 --seeds 0,1,2 loss.class_alpha=inverse_frequency $lt90 $long --publish docs/study/lt90_alpha_850
 $S --name lt90_efl_850 --seeds 0,1,2 loss.cls=efl $lt90 $long --publish docs/study/lt90_efl_850   # a published long-tail remedy
 # 10. noisy annotations in training (validation clean): boxes missing, classes swapped, boxes loose;
-#     the clean baseline is section 1's budget_850
-$S --name noise_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.missing=0.1,0.3 $long --publish docs/study/noise_850
+#     noise 0 is the clean baseline, run again so that every cell has the same code and per-step logs
+$S --name noise_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.missing=0,0.1,0.3 $long --publish docs/study/noise_850
 $S --name swap_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.swap=0.1 $long --publish docs/study/swap_850
 $S --name jitter_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.jitter=0.1 $long --publish docs/study/jitter_850
 $S --name lt60_850 --seeds 0,1,2 loss.cls=focal,bce $lt60 $long --publish docs/study/lt60_850
