@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+import torch
+
+from detector.losses.functional import sigmoid_focal_loss
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -50,10 +54,6 @@ def plot_reliability(cal: dict[str, Any], path: str | Path, title: str = "") -> 
 def plot_focal_curve(path: str | Path, gammas: tuple[float, ...] = (0, 0.5, 1, 2, 5)) -> None:
     """FL(p_t) = -(1 - p_t)^gamma log(p_t) against p_t for several gamma (gamma 0 is cross-entropy):
     the paper's Figure 1, computed with the project's own loss (``losses.functional``)."""
-    import torch
-
-    from detector.losses.functional import sigmoid_focal_loss
-
     p = torch.linspace(0.001, 0.999, 500)
     logits = torch.log(p / (1 - p))
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -77,9 +77,6 @@ def plot_decision_regions(shown: dict[float, Any], path: str | Path) -> None:
     """Rows: rare-class fractions; columns: losses. Each panel: the model's score over the plane,
     the 0.5 contour (solid), the best validation threshold's contour (dashed), and test points.
     ``shown``: fraction -> (models by loss, (x, y) points, result rows of that seed)."""
-    import numpy as np
-    import torch
-
     fractions = list(shown)
     names = list(shown[fractions[0]][0])
     fig, axes = plt.subplots(len(fractions), len(names), figsize=(3.2 * len(names), 3.3 * len(fractions)),

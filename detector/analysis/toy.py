@@ -26,6 +26,7 @@ import torch
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from torch import Tensor, nn
 
+from detector.analysis.plots import plot_decision_regions, plot_focal_curve
 from detector.core.device import machine
 from detector.losses.functional import sigmoid_focal_loss
 
@@ -198,8 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blob-std", type=float, default=ToySetting.blob_std, help="rare blobs' spread")
     parser.add_argument("--out", default="runs/toy")
     args = parser.parse_args(argv)
-    from detector.analysis.plots import plot_decision_regions, plot_focal_curve
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # 32-unit layers: threads only add synchronisation (and contend with other jobs)
