@@ -7,6 +7,7 @@
     python evaluate.py ... evaluation.backend=pycocotools             # the reference COCO implementation
     python evaluate.py --checkpoint CKPT --scores                     # + where the scores sit
     python evaluate.py --checkpoint CKPT --imbalance                  # + calibration, loss distribution
+    python evaluate.py --checkpoint CKPT --missed                     # + what its loss did with left-out boxes
     python evaluate.py --compare runs/shapes_focal runs/shapes_bce    # side by side, deltas
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 from pycocotools.coco import COCO
 
+from detector.analysis.missed import missed_report
 from detector.analysis.report import imbalance_report
 from detector.core.checkpoint import CheckpointError
 from detector.core.config import Config, ConfigError, apply_overrides
@@ -47,6 +49,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--imbalance", action="store_true",
                         help="also write the imbalance report: score calibration (reliability diagram, ECE) "
                              "and, for a checkpoint, the loss distribution over anchors per gamma")
+    parser.add_argument("--missed", action="store_true",
+                        help="also measure, on the training images, what the run's loss did with the boxes its "
+                             "data.noise.missing left out: scores, loss and gradient shares of their anchors "
+                             "(for a clean run, give data.noise.missing=P to measure it on those boxes)")
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="run folders or metrics JSON files")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
@@ -54,6 +60,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give --checkpoint, --weights with --config, --detections with --annotations, or --compare")
     if bool(args.weights) != bool(args.config):
         parser.error("--weights and --config go together")
+    if args.missed and not args.checkpoint:
+        parser.error("--missed measures a trained run: give its --checkpoint")
     if args.detections and not args.annotations:
         parser.error("--detections needs --annotations (the ground truth)")
     return args
@@ -78,6 +86,8 @@ def report(args: argparse.Namespace, result: EvalResult, coco_gt: COCO, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.imbalance:
         print(imbalance_report(coco_gt, result.results, out_dir / "imbalance", det, dataset))
+    if args.missed and det is not None:
+        print(missed_report(det, out_dir / "missed"))
     (out_dir / "eval_metrics.json").write_text(json.dumps(result.metrics(), indent=1))
     print(f"wrote {out_dir / 'eval_metrics.json'}")
     if det is not None:

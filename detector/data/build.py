@@ -189,7 +189,7 @@ def prepare_data(cfg: Config, splits: tuple[str, ...] = SPLITS, run_dir: Path | 
         draft.report.name, draft.report.source = name, draft.source
         coco = finish(draft, infos)
         if name == "train" and noise_active(cfg.data.noise):
-            coco, note = corrupt(coco, cfg.data.noise)
+            coco, _, note = corrupt(coco, cfg.data.noise)
             draft.report.notes.append(note)
         prepared[name] = PreparedSplit(coco, draft.root, draft.source)
     report = DataReport([d.report for d in drafts.values()], time.perf_counter() - start, decoded)

@@ -16,9 +16,9 @@ def noise_active(cfg: NoiseConfig) -> bool:
     return cfg.missing > 0 or cfg.swap > 0 or cfg.jitter > 0
 
 
-def corrupt(coco: dict[str, Any], cfg: NoiseConfig) -> tuple[dict[str, Any], str]:
-    """(a corrupted copy of the COCO dict ``coco``, a one-line account). Crowd boxes are kept as
-    they are. Each other box is independently, in this order:
+def corrupt(coco: dict[str, Any], cfg: NoiseConfig) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+    """(a corrupted copy of the COCO dict ``coco``, the annotations it left out as they were, a
+    one-line account). Crowd boxes are kept as they are. Each other box is independently, in this order:
 
     - left out with probability ``missing`` (a missed object: it becomes background to the loss);
     - given another class, uniformly among the rest, with probability ``swap``;
@@ -29,13 +29,13 @@ def corrupt(coco: dict[str, Any], cfg: NoiseConfig) -> tuple[dict[str, Any], str
     out = copy.deepcopy(coco)
     sizes = {im["id"]: (im["width"], im["height"]) for im in out["images"]}
     cat_ids = sorted(c["id"] for c in out["categories"])
-    kept, dropped, swapped, jittered = [], 0, 0, 0
+    kept, left_out, swapped, jittered = [], [], 0, 0
     for ann in out["annotations"]:
         if ann.get("iscrowd", 0):
             kept.append(ann)
             continue
         if rng.random() < cfg.missing:
-            dropped += 1
+            left_out.append(ann)
             continue
         if len(cat_ids) > 1 and rng.random() < cfg.swap:
             ann["category_id"] = int(rng.choice([c for c in cat_ids if c != ann["category_id"]]))
@@ -47,8 +47,9 @@ def corrupt(coco: dict[str, Any], cfg: NoiseConfig) -> tuple[dict[str, Any], str
         kept.append(ann)
     out["annotations"] = kept
     total = len(coco["annotations"])
-    return out, (f"label noise (data.noise): of {total} training boxes, {dropped} left out, {swapped} given "
-                 f"another class, {jittered} jittered by {cfg.jitter} x their size (seed {cfg.seed})")
+    return out, left_out, (f"label noise (data.noise): of {total} training boxes, {len(left_out)} left out, "
+                           f"{swapped} given another class, {jittered} jittered by {cfg.jitter} x their size "
+                           f"(seed {cfg.seed})")
 
 
 def _jitter(bbox: list[float], scale: float, size: tuple[int, int], rng: np.random.Generator) -> list[float]:

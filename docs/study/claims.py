@@ -81,7 +81,38 @@ def table_noise_anchors() -> None:
         print(f"| {label} | {pos:.1f} | {nf:.3f} | {nb:.3f} |")
 
 
+# label -> (cell suffix, where missed.json sits in a seed folder); the clean runs are measured on the
+# boxes the noisy runs leave out (same data.noise.seed): for them those anchors were positives
+MISSED = {"clean, on the 30% set's boxes": ("_missing0", "clean_on_missing0.3/missed.json"),
+          "10% of boxes missing": ("_missing0.1", "missed.json"),
+          "30% of boxes missing": ("_missing0.3", "missed.json")}
+
+
+def missed_values(cell: Path, file: str, group: str, key: str) -> list[float]:
+    return [json.loads((run / file).read_text())[group][key] for run in runs(cell) if (run / file).is_file()]
+
+
+def table_missed() -> None:
+    """What each loss did with the objects it was not shown (evaluate.py --missed, run_all.sh section 11):
+    the anchors of left-out boxes on the training images, with the final weights."""
+    print("\n| training labels | loss | seeds | missed anchors / image | their mean score (positives') "
+          "| share >= 0.05 | share of the cls loss | of its gradient | loss per anchor / a negative's |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, (suffix, file) in MISSED.items():
+        for loss in ("focal", "bce"):
+            cell = HERE / "noise_850" / f"cls{loss}{suffix}"
+            missed = {key: missed_values(cell, file, "missed", key) for key in
+                      ("anchors_per_image", "mean_score", "detected", "loss_share", "gradient_share",
+                       "loss_per_anchor_vs_negative")}
+            if missed["mean_score"]:
+                print(f"| {label} | {loss} | {len(missed['mean_score'])} | {fmt(missed['anchors_per_image'])} "
+                      f"| {fmt(missed['mean_score'])} ({fmt(missed_values(cell, file, 'positive', 'mean_score'))}) "
+                      f"| {fmt(missed['detected'])} | {fmt(missed['loss_share'])} | {fmt(missed['gradient_share'])} "
+                      f"| {fmt(missed['loss_per_anchor_vs_negative'])} |")
+
+
 if __name__ == "__main__":
     table_long_tail()
     table_noise()
     table_noise_anchors()
+    table_missed()

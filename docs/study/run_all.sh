@@ -65,5 +65,20 @@ $S --name lt90_efl_850 --seeds 0,1,2 loss.cls=efl $lt90 $long --publish docs/stu
 $S --name noise_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.missing=0,0.1,0.3 $long --publish docs/study/noise_850
 $S --name swap_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.swap=0.1 $long --publish docs/study/swap_850
 $S --name jitter_850 --seeds 0,1,2 loss.cls=focal,bce data.noise.jitter=0.1 $long --publish docs/study/jitter_850
+# 11. what each loss did with the boxes it was not shown (evaluate.py --missed on each run's final weights,
+#     training images): a clean run is measured on the boxes the noisy runs leave out (same data.noise.seed)
+missed() {  # run folder, published folder, overrides...
+  local run=$1 pub=$2; shift 2
+  [ -f "$run/last.pt" ] && [ -f "$run/metrics.json" ] && [ ! -f "$pub/missed.json" ] || return 0
+  mkdir -p "$pub"
+  python evaluate.py --checkpoint "$run/last.pt" --missed --output "$run/eval_missed" "$@" \
+    && cp "$run/eval_missed/missed/missed.json" "$pub/missed.json"
+}
+for run in runs/noise_850/cls*_missing0.[13]/seed*; do missed "$run" "docs/study/${run#runs/}"; done
+for p in 0.1 0.3; do
+  for run in runs/noise_850/cls*_missing0/seed*; do
+    missed "$run" "docs/study/${run#runs/}/clean_on_missing$p" data.noise.missing=$p
+  done
+done
 $S --name lt60_850 --seeds 0,1,2 loss.cls=focal,bce $lt60 $long --publish docs/study/lt60_850
 $S --name lt60_alpha_850 --seeds 0,1,2 loss.class_alpha=inverse_frequency $lt60 $long --publish docs/study/lt60_alpha_850

@@ -20,20 +20,23 @@ def coco_of(boxes: int) -> dict:
 def test_missing_boxes_are_left_out_at_the_rate_asked_and_crowd_is_kept():
     coco = coco_of(2000)
     original = copy.deepcopy(coco)
-    out, note = corrupt(coco, NoiseConfig(missing=0.3, seed=1))
+    out, left_out, note = corrupt(coco, NoiseConfig(missing=0.3, seed=1))
     assert coco == original  # the input is not modified
     dropped = 2000 - len(out["annotations"])
+    assert len(left_out) == dropped and not any(a["iscrowd"] for a in left_out)
+    ids = sorted(a["id"] for a in out["annotations"] + left_out)
+    assert ids == list(range(2000))  # kept and left out are the whole set, each box once
     assert 540 < dropped < 660  # Binomial(1999, 0.3): mean 600, std 20
     assert any(a["iscrowd"] for a in out["annotations"])
     assert f"{dropped} left out" in note
-    again, _ = corrupt(coco, NoiseConfig(missing=0.3, seed=1))
+    again, _, _ = corrupt(coco, NoiseConfig(missing=0.3, seed=1))
     assert again == out  # deterministic in the seed
     assert corrupt(coco, NoiseConfig(missing=0.3, seed=2))[0] != out
 
 
 def test_swapped_labels_always_change_class_and_jitter_stays_inside_the_image():
     coco = coco_of(300)
-    out, _ = corrupt(coco, NoiseConfig(swap=1.0, jitter=0.5))
+    out, _, _ = corrupt(coco, NoiseConfig(swap=1.0, jitter=0.5))
     for before, after in zip(coco["annotations"][1:], out["annotations"][1:]):
         assert after["category_id"] != before["category_id"] and after["category_id"] in (1, 2, 3)
         x, y, w, h = after["bbox"]
