@@ -75,10 +75,8 @@ missed() {  # run folder, published folder, overrides...
     && cp "$run/eval_missed/missed/missed.json" "$pub/missed.json"
 }
 for run in runs/noise_850/cls*_missing0.[13]/seed*; do missed "$run" "docs/study/${run#runs/}"; done
-for p in 0.1 0.3; do
-  for run in runs/noise_850/cls*_missing0/seed*; do
-    missed "$run" "docs/study/${run#runs/}/clean_on_missing$p" data.noise.missing=$p
-  done
+for run in runs/noise_850/cls*_missing0/seed*; do
+  missed "$run" "docs/study/${run#runs/}/clean_on_missing0.3" data.noise.missing=0.3
 done
 $S --name lt60_850 --seeds 0,1,2 loss.cls=focal,bce $lt60 $long --publish docs/study/lt60_850
 $S --name lt60_alpha_850 --seeds 0,1,2 loss.class_alpha=inverse_frequency $lt60 $long --publish docs/study/lt60_alpha_850
