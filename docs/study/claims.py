@@ -19,8 +19,8 @@ LONG_TAIL = {"focal (alpha 0.25)": ("lt90_850", "clsfocal"),
 CLASSES = ("circle", "square", "triangle")  # training frequencies 0.90, 0.09, 0.01
 # label -> (study folder, cell suffix); clean = noise 0 in the same study (same code version, logs kept)
 NOISE = {"clean": ("noise_850", "_missing0"), "10% of boxes missing": ("noise_850", "_missing0.1"),
-         "30% of boxes missing": ("noise_850", "_missing0.3"), "10% of labels swapped": ("swap_850", "_swap0.1"),
-         "boxes jittered (std 0.1 x size)": ("jitter_850", "_jitter0.1")}
+         "30% of boxes missing": ("noise_850", "_missing0.3"), "10% of labels swapped": ("swap_850", ""),
+         "boxes jittered (std 0.1 x size)": ("jitter_850", "")}
 
 
 def values(folder: Path, key: str, cls: str | None = None) -> list[float]:
@@ -105,10 +105,10 @@ def table_missed() -> None:
                       ("anchors_per_image", "mean_score", "detected", "loss_share", "gradient_share",
                        "loss_per_anchor_vs_negative")}
             if missed["mean_score"]:
-                print(f"| {label} | {loss} | {len(missed['mean_score'])} | {fmt(missed['anchors_per_image'])} "
+                print(f"| {label} | {loss} | {len(missed['mean_score'])} | {fmt(missed['anchors_per_image'], 1)} "
                       f"| {fmt(missed['mean_score'])} ({fmt(missed_values(cell, file, 'positive', 'mean_score'))}) "
                       f"| {fmt(missed['detected'])} | {fmt(missed['loss_share'])} | {fmt(missed['gradient_share'])} "
-                      f"| {fmt(missed['loss_per_anchor_vs_negative'])} |")
+                      f"| {fmt(missed['loss_per_anchor_vs_negative'], 0)} |")
 
 
 if __name__ == "__main__":

@@ -49,11 +49,11 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
-def fmt(values: list[float]) -> str:
+def fmt(values: list[float], digits: int = 3) -> str:
     m, s = mean_std(values)
     if m != m:
         return "-"
-    return f"{m:.3f}" if s != s else f"{m:.3f} ± {s:.3f}"
+    return f"{m:.{digits}f}" if s != s else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def sigmas(a: list[float], b: list[float]) -> str:
