@@ -1,5 +1,5 @@
 """The detection tables of docs/results.md's "claims" sections, from the published runs under
-docs/study/ (`bash docs/study/run_all.sh` sections 9 and 10 make them); cells without finished runs
+docs/study/ (`bash docs/study/run_all.sh` sections 9 to 11 make them); cells without finished runs
 show "-". Uses report.py's helpers.
 
     python docs/study/claims.py      # prints the Markdown tables
@@ -12,10 +12,16 @@ from pathlib import Path
 
 from report import HERE, fmt, mean_std, runs, sigmas
 
-# label -> (study folder, cell) for the long-tailed benchmark (train 0.90 / 0.09 / 0.01, balanced val)
-LONG_TAIL = {"focal (alpha 0.25)": ("lt90_850", "clsfocal"),
-             "focal, per-class alpha (inverse frequency)": ("lt90_alpha_850", "base"),
-             "equalized focal loss (EFL)": ("lt90_efl_850", "base"), "BCE": ("lt90_850", "clsbce")}
+# label -> (study folder, cell) per long-tailed benchmark (balanced validation); training frequencies
+# of circle / square / triangle in the key
+LONG_TAIL = {
+    (0.90, 0.09, 0.01): {"focal (alpha 0.25)": ("lt90_850", "clsfocal"),
+                         "focal, per-class alpha (inverse frequency)": ("lt90_alpha_850", "base"),
+                         "equalized focal loss (EFL)": ("lt90_efl_850", "base"), "BCE": ("lt90_850", "clsbce")},
+    (0.6, 0.3, 0.1): {"focal (alpha 0.25)": ("lt60_850", "clsfocal"),
+                      "focal, per-class alpha (inverse frequency)": ("lt60_alpha_850", "base"),
+                      "BCE": ("lt60_850", "clsbce")},
+}
 CLASSES = ("circle", "square", "triangle")  # training frequencies 0.90, 0.09, 0.01
 # label -> (study folder, cell suffix); clean = noise 0 in the same study (same code version, logs kept)
 NOISE = {"clean": ("noise_850", "_missing0"), "10% of boxes missing": ("noise_850", "_missing0.1"),
@@ -31,21 +37,22 @@ def values(folder: Path, key: str, cls: str | None = None) -> list[float]:
     return out
 
 
-def table_long_tail() -> None:
-    print("| loss (850 iterations, 3 seeds) | AP | AP circle (90%) | AP square (9%) | AP triangle (1%) "
-          "| triangle: this minus focal / larger std |")
-    print("|---|---|---|---|---|---|")
-    focal = HERE.joinpath(*LONG_TAIL["focal (alpha 0.25)"])
-    for label, parts in LONG_TAIL.items():
+def table_long_tail(frequencies: tuple[float, ...], cells: dict[str, tuple[str, str]]) -> None:
+    rare_name = CLASSES[-1]
+    print("| loss (850 iterations) | seeds | AP | " + " | ".join(f"AP {c} ({f:.0%})" for c, f in zip(CLASSES, frequencies))
+          + f" | {rare_name}: this minus focal / larger std |")
+    print("|---|---|---|---|---|---|---|")
+    focal = HERE.joinpath(*cells["focal (alpha 0.25)"])
+    for label, parts in cells.items():
         folder = HERE.joinpath(*parts)
         per_class = [fmt(values(folder, "", c)) for c in CLASSES]
-        rare, base = values(folder, "", "triangle"), values(focal, "", "triangle")
+        rare, base = values(folder, "", rare_name), values(focal, "", rare_name)
         gap = "" if folder == focal or not rare else f"{mean_std(rare)[0] - mean_std(base)[0]:+.3f} ({sigmas(rare, base)})"
-        print(f"| {label} | {fmt(values(folder, 'AP'))} | " + " | ".join(per_class) + f" | {gap} |")
+        print(f"| {label} | {len(runs(folder))} | {fmt(values(folder, 'AP'))} | " + " | ".join(per_class) + f" | {gap} |")
     alphas = [json.loads((r / "metrics.json").read_text()).get("class_alpha")
-              for r in runs(HERE.joinpath(*LONG_TAIL["focal, per-class alpha (inverse frequency)"]))]
+              for r in runs(HERE.joinpath(*cells["focal, per-class alpha (inverse frequency)"]))]
     if alphas:
-        print(f"\nper-class alpha factors recorded in the runs: {alphas[0]}")
+        print(f"\nper-class alpha factors recorded in the runs: {alphas[0]}\n")
 
 
 def table_noise() -> None:
@@ -112,7 +119,8 @@ def table_missed() -> None:
 
 
 if __name__ == "__main__":
-    table_long_tail()
+    for freq, cells in LONG_TAIL.items():
+        table_long_tail(freq, cells)
     table_noise()
     table_noise_anchors()
     table_missed()
