@@ -46,7 +46,7 @@ def split_with_missed_boxes(cfg: Config) -> tuple[CocoDetection, int]:
     split = prepare_data(clean_cfg, ("train",), strict=False)[0]["train"]
     kept, left_out, _ = corrupt(split.coco, cfg.data.noise)
     categories = sorted(kept["categories"], key=lambda c: c["id"])
-    offset = categories[-1]["id"]  # missed ids sort after every real one, in the same order
+    offset = categories[-1]["id"] - categories[0]["id"] + 1  # missed ids sort after every real one, in order
     annotations = kept["annotations"] + [{**a, "category_id": a["category_id"] + offset} for a in left_out]
     images = kept["images"]
     if cfg.data.filter_empty:  # the images training saw: those with a box left after the noise

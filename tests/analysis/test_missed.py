@@ -35,8 +35,9 @@ def test_split_holds_the_kept_boxes_and_the_left_out_ones_as_extra_labels(tmp_pa
     assert 0 < sum(label >= k for label in labels) < len(labels)
     # every clean box is there once, its class kept (a left-out box as K + its class)
     coco = dataset.coco.dataset
-    offset = max(c["id"] for c in clean["train"]["categories"])
-    restored = [{**a, "category_id": a["category_id"] - offset if a["category_id"] > offset else a["category_id"]}
+    ids = [c["id"] for c in clean["train"]["categories"]]
+    offset = max(ids) - min(ids) + 1
+    restored = [{**a, "category_id": a["category_id"] - offset if a["category_id"] > max(ids) else a["category_id"]}
                 for a in coco["annotations"]]
     assert boxes_of({"annotations": restored}) == boxes_of(clean["train"])
     assert [c["name"] for c in coco["categories"]][k:] == [f"missed {n}" for n in dataset.class_names[:k]]
