@@ -1,14 +1,25 @@
 """RetinaNet with focal loss: the package, in layers. Nothing imports upward (tests/test_layers.py):
 
-    core        config, box geometry, typed batch/prediction structures, device, distributed,
-                checkpoint, RNG and signal helpers: knows nothing else of the package
+    core        config (and where config files are found), box geometry, typed batch/prediction
+                structures, device, distributed, checkpoint, RNG and signal helpers: knows nothing else
     model | losses | data      each knows core only, never each other
     inference   post-processing, the restored Detector, ONNX / torch.export
     evaluation  COCO / VOC metrics, prediction over a dataset, figures, drawing, anchor coverage
     engine      builds a run from the config; the training loop; the run files
-    analysis    imbalance instruments, sweeps, reports
-    scripts     train.py, evaluate.py, detect.py, scan.py, ... at the repository root (thin)
+    analysis    imbalance instruments, sweeps, reports, the toy study
+    api         the Python API: load + predict, train, evaluate
+    cli         the ``focaldet`` command line (``python -m detector``), one module per subcommand
+
+The API is also reachable from the top (imported on first use, so ``import detector`` stays light):
+
+    import detector
+    model = detector.load("runs/shapes_focal/best.pt")
+    predictions = model.predict(["photo.jpg"])       # [{"boxes", "scores", "labels", "names"}]
+    run = detector.train("shapes_quick", ["solver.max_iters=200"])
+    result = detector.evaluate(run.run_dir / "best.pt")
 """
+
+from typing import Any
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),
@@ -17,4 +28,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("engine",),
     ("analysis",),
+    ("api",),
+    ("cli",),
 )
+
+_API = ("Evaluation", "Prediction", "Predictor", "TrainResult", "detection_records", "evaluate", "load", "train")
+__all__ = ["LAYERS", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import detector.api  # the first use of the API loads torch and the layers below it
+
+        return getattr(detector.api, name)
+    raise AttributeError(f"module 'detector' has no attribute '{name}'")

@@ -1,4 +1,4 @@
-"""The imbalance report of evaluate.py --imbalance: numbers, JSON and the two figures."""
+"""The imbalance report of focaldet eval --imbalance: numbers, JSON and the two figures."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,14 +139,14 @@ def write_tables(rows: list[dict], axes: dict[str, list[str]], study_dir: Path, 
     return csv_path, md_path
 
 
-def run_one(run: Run, train_script: Path, config: str, fixed: list[str], threads: int) -> str:
-    """Train one run with ``train_script`` in a subprocess (its own threads and log); returns
-    'done', 'skipped' or 'failed'."""
+def run_one(run: Run, train_command: list[str], config: str, fixed: list[str], threads: int) -> str:
+    """Train one run with ``train_command`` (e.g. ``python -m detector train``) in a subprocess (its
+    own threads and log); returns 'done', 'skipped' or 'failed'."""
     if run.done:
         return "skipped"
     run.folder.mkdir(parents=True, exist_ok=True)
     (run.folder / "FAILED").unlink(missing_ok=True)
-    cmd = [sys.executable, str(train_script), "--config", config, *fixed, *run.overrides, f"name={run.cell}"]
+    cmd = [*train_command, "--config", config, *fixed, *run.overrides, f"name={run.cell}"]
     if run.started:
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

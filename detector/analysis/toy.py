@@ -3,7 +3,7 @@ a rare class, a two-hidden-layer MLP trained with BCE, focal and alpha-weighted 
 seeds, scored at the 0.5 threshold, at each model's best validation threshold, threshold-free
 (PR-AUC, ROC-AUC) and for calibration (ECE, Brier).
 
-    python -m detector.analysis.toy --seeds 10 --out docs/toy      # results.json, table.md, figures
+    focaldet toy --seeds 10 --out docs/toy      # results.json, table.md, figures (detector/cli/toy.py)
 
 The rare class (label 1) lives in three tight blobs inside the spread of the common class, so the
 classes overlap and where the 0.5 threshold lands matters. Seconds per model on a CPU.
@@ -11,11 +11,9 @@ classes overlap and where the 0.5 threshold lands matters. Seconds per model on 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,42 +187,33 @@ def markdown_table(summary: list[dict[str, Any]], metrics: tuple[str, ...]) -> s
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--ratios", default="0.1,0.01", help="rare-class fractions (0.1 = 90:10)")
-    parser.add_argument("--losses", default=",".join(TOY_LOSSES))
-    parser.add_argument("--steps", type=int, default=ToySetting.steps)
-    parser.add_argument("--blob-std", type=float, default=ToySetting.blob_std, help="rare blobs' spread")
-    parser.add_argument("--out", default="runs/toy")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
+def run_toy(out: Path, seeds: int = 10, ratios: tuple[float, ...] = (0.1, 0.01),
+            losses: tuple[str, ...] = tuple(TOY_LOSSES), steps: int = ToySetting.steps,
+            blob_std: float = ToySetting.blob_std, command: str = "focaldet toy") -> str:
+    """Train every loss for ``seeds`` seeds at each rare-class fraction in ``ratios`` (0.1 = 90:10);
+    write ``out``/results.json, table.md, decision_regions.png and focal_curve.png; return the tables.
+    ``command`` is recorded in results.json as what produced it."""
+    unknown = [name for name in losses if name not in TOY_LOSSES]
+    if unknown:
+        raise ValueError(f"unknown toy loss {', '.join(unknown)}; known: {', '.join(TOY_LOSSES)}")
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # 32-unit layers: threads only add synchronisation (and contend with other jobs)
-    losses = args.losses.split(",")
     start, rows, shown = time.perf_counter(), [], {}
-    for fraction in (float(r) for r in args.ratios.split(",")):
-        setting = ToySetting(rare_fraction=fraction, steps=args.steps, blob_std=args.blob_std)
-        for seed in range(args.seeds):
-            seed_rows, models = run_seed(setting, seed, losses)
+    for fraction in ratios:
+        setting = ToySetting(rare_fraction=fraction, steps=steps, blob_std=blob_std)
+        for seed in range(seeds):
+            seed_rows, models = run_seed(setting, seed, list(losses))
             rows += seed_rows
             if seed == 0:
                 rng = np.random.default_rng([seed, round(fraction * 1e6), 1])
-                shown[fraction] = (models, toy_data(3000, fraction, rng, args.blob_std), seed_rows)
+                shown[fraction] = (models, toy_data(3000, fraction, rng, blob_std), seed_rows)
     seconds = time.perf_counter() - start
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"seconds": round(seconds, 1), "machine": machine(),
-                                                  "command": "python -m detector.analysis.toy " + " ".join(argv),
-                                                  "rows": rows, "summary": summary}, indent=1))
+                                                  "command": command, "rows": rows, "summary": summary}, indent=1))
     table = markdown_table(summary, ("balanced_accuracy", "recall", "precision", "pr_auc", "roc_auc"))
     table2 = markdown_table(summary, ("best_threshold", "f1", "f1_at_best", "ece", "mean_score_rare"))
     (out / "table.md").write_text(f"{table}\n\n{table2}\n")
     plot_decision_regions(shown, out / "decision_regions.png")
     plot_focal_curve(out / "focal_curve.png")
-    print(f"{table}\n\n{table2}\n\n{len(rows)} models in {seconds:.0f} s; wrote {out}/")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return f"{table}\n\n{table2}\n\n{len(rows)} models in {seconds:.0f} s; wrote {out}/"

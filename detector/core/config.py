@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from detector.core.config_files import DEFAULT_CONFIG, find_config, shipped_configs
 from detector.core.io import read_yaml_mapping
 
 
@@ -181,7 +182,7 @@ class InferenceConfig:
     topk_per_level: int = 1000
     nms_thresh: float = 0.5
     max_detections: int = 100
-    # precision of evaluation and inference (evaluate.py, detect.py, evaluation during training);
+    # precision of evaluation and inference (focaldet eval and detect, evaluation during training);
     # training's own is train.amp
     amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
 
@@ -345,7 +346,9 @@ def parse_override(text: str) -> dict[str, Any]:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         return read_yaml_mapping(path, "config file")
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc} (shipped configs: {', '.join(shipped_configs())})") from None
+    except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
 
@@ -373,7 +376,8 @@ def _base_chain(path: Path) -> list[Path]:
             return chain
         if not isinstance(base, str):
             raise ConfigError(f"{chain[0]}: _base_ must be a file name, got {base!r}")
-        base_path = (chain[0].parent / base).resolve()
+        beside = chain[0].parent / base
+        base_path = (beside if beside.is_file() else find_config(base)).resolve()
         if base_path in [p.resolve() for p in chain]:
             raise ConfigError(f"{chain[0]}: _base_ '{base}' makes a cycle")
         chain.insert(0, base_path)
@@ -382,13 +386,15 @@ def _base_chain(path: Path) -> list[Path]:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the YAML file (if any), then ``key=value`` overrides, all type-checked.
 
-    A YAML file may start from another with ``_base_: other.yaml`` (a path relative to it) and
-    name only what differs. The config's ``name`` defaults to the YAML file's stem, so runs land
-    in ``runs/<name>``.
+    ``path`` is a file, or the name of a shipped config (``core/config_files.py``). A YAML file may
+    start from another with ``_base_: other.yaml`` (a path relative to it, or a shipped config's
+    name) and name only what differs. The config's ``name`` defaults to the YAML file's stem, so
+    runs land in ``runs/<name>``.
     """
     cfg = Config()
     if path is not None:
-        chain = _base_chain(Path(path))
+        path = find_config(path)
+        chain = _base_chain(path)
         for file in chain:
             data = read_yaml(file)
             data.pop("_base_", None)
@@ -438,5 +444,5 @@ def save_yaml(cfg: Config, path: str | Path) -> None:
 
 
 __all__ = [
-    "Config", "ConfigError", "apply_overrides", "load_config", "from_dict", "parse_override", "save_yaml", "validate",
+    "DEFAULT_CONFIG", "Config", "ConfigError", "apply_overrides", "load_config", "from_dict", "parse_override", "save_yaml", "validate",
 ]

@@ -1,5 +1,5 @@
 """Stop training cleanly on SIGTERM / SIGINT: the loop checks a flag at each step boundary, saves a
-checkpoint and exits, so a pre-empted job resumes where it stopped (train.py --resume)."""
+checkpoint and exits, so a pre-empted job resumes where it stopped (focaldet train --resume)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Images without annotations (inference on new photos), in the training data contract."""
+"""Images without annotations (inference on new photos, files or arrays), in the training data contract."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from detector.data.files import image_files
-from detector.data.images import IMAGE_SUFFIXES, load_rgb
+from detector.data.images import IMAGE_SUFFIXES, as_rgb
 from detector.data.transforms import DetectionTransform
 
 
@@ -32,17 +32,18 @@ def image_paths(source: str | Path) -> list[Path]:
 
 
 class ImageFiles(Dataset):
-    """Items ``(image (3, H, W), target)`` with empty boxes; ``image_id`` is the position in ``files``."""
+    """Items ``(image (3, H, W), target)`` with empty boxes; ``image_id`` is the position in ``images``.
+    ``images`` are paths, PIL images, arrays or tensors (``data.images.as_rgb``), read one at a time."""
 
-    def __init__(self, files: list[Path], transform: DetectionTransform) -> None:
-        self.files = files
+    def __init__(self, images: list[Any], transform: DetectionTransform) -> None:
+        self.files = images
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
-        image = load_rgb(self.files[index])
+        image = as_rgb(self.files[index])
         tensor, scale = self.transform.image_only(image)
         return tensor, {"boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.long),
                         "crowd": torch.zeros(0, dtype=torch.bool), "image_id": index,

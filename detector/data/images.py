@@ -14,6 +14,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -157,3 +158,39 @@ def check_image(path: str | Path) -> ImageInfo:
         return ImageInfo("unreadable", width, height, fmt, digest, f"{error}; {exc}", turn)
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def as_rgb(image: Any) -> np.ndarray:
+    """Any image a user holds -> (H, W, 3) uint8 RGB: a file path (``load_rgb``), a PIL image (EXIF
+    orientation applied, as for files), a numpy array (H, W) / (H, W, 3) / (H, W, 4), uint8 or float
+    in [0, 1], RGB as PIL and torchvision have it (OpenCV's BGR must be flipped first), or a torch
+    tensor (3, H, W) / (1, H, W) / (H, W), uint8 or float in [0, 1] (torchvision's convention)."""
+    if isinstance(image, (str, Path)):
+        return load_rgb(image)
+    if isinstance(image, Image.Image):
+        return _to_rgb(image)
+    if hasattr(image, "detach") and hasattr(image, "permute"):  # a torch tensor, without importing torch here
+        tensor = image.detach().cpu()
+        if tensor.ndim == 3:
+            tensor = tensor.permute(1, 2, 0)
+        image = tensor.numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"cannot read an image from a {type(image).__name__}: give a path, a PIL image, "
+                        f"a numpy array or a torch tensor")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or 0 in image.shape[:2]:
+        raise ValueError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4) (tensors: (3, H, W)); "
+                         f"got shape {tuple(image.shape)}")
+    image = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[..., :3]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    if image.dtype == np.bool_ or not np.issubdtype(image.dtype, np.number):
+        raise ValueError(f"an image array must be uint8 or float in [0, 1]; got dtype {image.dtype}")
+    if np.issubdtype(image.dtype, np.integer):
+        if image.min(initial=0) < 0 or image.max(initial=0) > 255:
+            raise ValueError(f"an integer image array must hold 0..255; got {image.min()}..{image.max()}")
+        return image.astype(np.uint8)
+    if not np.isfinite(image).all():
+        raise ValueError("an image array holds NaN or infinite values")
+    return (np.clip(image.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

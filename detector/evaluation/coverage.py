@@ -164,7 +164,7 @@ def coverage_warning(dataset: CocoDetection, augment: AugmentConfig, anchors: An
     worst = max(cov.buckets("size"), key=lambda b: b[2])
     return (f"warning: anchors cover only {100 * cov.fraction_covered:.0f}% of the training boxes "
             f"(IoU >= {matcher.fg_iou}); most misses are boxes of sqrt(area) {worst[0]} px "
-            f"({worst[2]} of {worst[1]}). Run `python anchors.py --config <your config>` for a report and "
+            f"({worst[2]} of {worst[1]}). Run `focaldet anchors --config <your config>` for a report and "
             "measured better anchors.")
 
 

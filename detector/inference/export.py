@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from detector.data.images import load_rgb
 from detector.data.transforms import DetectionTransform
 from detector.inference.detector import Detector
 from detector.inference.postprocess import PostProcessor
@@ -114,3 +115,17 @@ class OnnxDetector:
         tensor, scale = self.transform.image_only(image)
         preds = self.run(tensor[None])
         return self.postprocess(preds, torch.tensor([[h, w]]), torch.tensor([scale]))[0]
+
+
+def compare_with_torch(onnx_path: Path, detector: Detector, images: list[Path]) -> dict[str, float | bool | int]:
+    """Largest |box| difference and whether labels agree, ONNX Runtime vs PyTorch, over ``images``."""
+    runner = OnnxDetector(onnx_path, detector)
+    worst, same_labels = 0.0, True
+    for path in images:
+        image = load_rgb(path)
+        ours = torch_detections(detector, runner.transform, image)
+        theirs = runner(image)
+        same_labels &= torch.equal(ours["labels"], theirs["labels"])
+        if same_labels and len(ours["boxes"]):
+            worst = max(worst, float((ours["boxes"] - theirs["boxes"]).abs().max()))
+    return {"images": len(images), "same_labels": same_labels, "max_box_diff": worst}

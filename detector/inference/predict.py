@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -11,7 +10,6 @@ from torch.utils.data import DataLoader
 from torchvision.ops import box_convert
 
 from detector.core.structures import Detections
-from detector.core.boxes import xyxy_to_xywh
 from detector.data.build import collate
 from detector.data.image_files import ImageFiles
 from detector.data.transforms import DetectionTransform
@@ -56,23 +54,10 @@ def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, devi
     return detections, image_ids
 
 
-def detect_files(det: Detector, files: list[Path]) -> list[Detections]:
-    """Detections in original pixels for each image file (the detector's own preprocessing)."""
-    loader = DataLoader(ImageFiles(files, DetectionTransform(det.cfg.augment, train=False)),
-                        batch_size=det.cfg.train.batch_size, collate_fn=collate)
+def detect_images(det: Detector, images: list[Any], batch_size: int | None = None) -> list[Detections]:
+    """Detections in original pixels (contiguous labels) for each image: paths, PIL images, arrays or
+    tensors (``data.images.as_rgb``), read ``batch_size`` at a time (default ``train.batch_size``)
+    and preprocessed as the detector was trained."""
+    loader = DataLoader(ImageFiles(images, DetectionTransform(det.cfg.augment, train=False)),
+                        batch_size=batch_size or det.cfg.train.batch_size, collate_fn=collate)
     return predict(det.model, det.postprocess, loader, det.device, det.amp_dtype)[0]
-
-
-def detection_records(files: list[Path], detections: list[Detections], det: Detector,
-                      min_score: float) -> list[dict[str, Any]]:
-    """One record per detection scoring >= ``min_score``: file, image_id (position), category_id
-    (the dataset's real id), category, score, bbox [x, y, w, h] in original pixels."""
-    records = []
-    for index, (file, d) in enumerate(zip(files, detections)):
-        keep = d["scores"] >= min_score
-        xywh = [xyxy_to_xywh(box) for box in d["boxes"][keep].tolist()]
-        for box, score, label in zip(xywh, d["scores"][keep].tolist(), d["labels"][keep].tolist()):
-            records.append({"file": str(file), "image_id": index, "category_id": det.cat_ids[label],
-                            "category": det.class_names[label], "score": round(score, 5),
-                            "bbox": [round(v, 2) for v in box]})
-    return records

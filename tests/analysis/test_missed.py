@@ -1,4 +1,4 @@
-"""The missed-box instrument (evaluate.py --missed): the left-out boxes come back as their own labels,
+"""The missed-box instrument (focaldet eval --missed): the left-out boxes come back as their own labels,
 anchors are grouped as the criterion sees them, and the loss / gradient sums equal torchvision's
 focal loss on each group."""
 

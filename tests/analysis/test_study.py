@@ -1,12 +1,13 @@
-"""study.py: grid parsing, resumable runs, failed runs marked, the results table."""
+"""focaldet study: grid parsing, resumable runs, failed runs marked, the results table."""
 
 import json
+import sys
 
 import pytest
 
-import study
 from detector.analysis import sweep
 from detector.analysis.sweep import cell_name, expand, parse_grid, split_values
+from detector.cli.main import main as cli
 
 
 def test_grid_parsing_keeps_bracketed_values_whole():
@@ -44,16 +45,17 @@ def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(sweep.subprocess, "run", fake_run)
     args = ["--name", "s", "--seeds", "0,1", "loss.gamma=0,2,5", "solver.max_iters=10"]
-    assert study.main(args) == 0
+    assert cli(["study", *args]) == 0
     assert len(calls) == 6 and all("solver.max_iters=10" in c for c in calls)
+    assert calls[0][:6] == [sys.executable, "-m", "detector", "train", "--config", "shapes_focal"]
     table = (tmp_path / "runs" / "s" / "results.md").read_text()
     assert "| [2](gamma2) | 2 | 0.205 ± 0.007 |" in table
     assert "| [5](gamma5) | 0 (2 failed) | - |" in table
     assert (tmp_path / "runs" / "s" / "gamma5" / "seed0" / "FAILED").is_file()
     calls.clear()
-    assert study.main(args) == 0  # resumable: only the failed cell runs again
+    assert cli(["study", *args]) == 0  # resumable: only the failed cell runs again
     assert len(calls) == 2 and all("loss.gamma=5" in c for c in calls)
-    assert study.main([*args, "--table-only", "--publish", str(tmp_path / "pub")]) == 0 and len(calls) == 2
+    assert cli(["study", *args, "--table-only", "--publish", str(tmp_path / "pub")]) == 0 and len(calls) == 2
     assert (tmp_path / "pub" / "results.md").read_text() == table
     assert json.loads((tmp_path / "pub" / "gamma2" / "seed1" / "metrics.json").read_text())["AP"] == pytest.approx(0.21)
     assert (tmp_path / "pub" / "gamma5" / "seed0" / "FAILED").is_file()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from detector.analysis.toy import (METRICS, expected_calibration_error, inverse_frequency_alpha, main,
-                                   threshold_metrics, toy_data)
+from detector.analysis.toy import METRICS, expected_calibration_error, inverse_frequency_alpha, threshold_metrics, toy_data
+from detector.cli.main import main as cli
 
 
 def test_toy_data_has_the_exact_ratio_and_overlapping_classes():
@@ -40,9 +40,11 @@ def test_expected_calibration_error_by_hand():
 
 
 def test_runner_on_a_tiny_setting(tmp_path):
-    assert main(["--seeds", "2", "--ratios", "0.1", "--losses", "bce,focal_alpha_inverse", "--steps", "30",
-                 "--out", str(tmp_path)]) == 0
+    args = ["toy", "--seeds", "2", "--ratios", "0.1", "--losses", "bce,focal_alpha_inverse", "--steps", "30",
+            "--out", str(tmp_path)]
+    assert cli(args) == 0
     result = json.loads((tmp_path / "results.json").read_text())
+    assert result["command"] == "focaldet " + " ".join(args)
     assert len(result["rows"]) == 4 and {r["loss"] for r in result["rows"]} == {"bce", "focal_alpha_inverse"}
     alpha = {r["loss"]: r["alpha"] for r in result["rows"]}
     assert alpha["bce"] == -1.0 and alpha["focal_alpha_inverse"] == pytest.approx(0.9)

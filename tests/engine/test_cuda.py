@@ -11,6 +11,7 @@ import yaml
 
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
+from detector.cli.main import main as cli
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -53,8 +54,8 @@ def test_export_from_a_gpu_model(tmp_path):
     trainer = build_trainer(cfg)
     trainer.fit()
     image = next((tmp_path / "shapes" / "val").glob("*.png"))
-    assert export.main(["--checkpoint", str(tmp_path / "run" / "last.pt"), "--output", str(tmp_path / "m.onnx"),
-                        "--check", str(image)]) == 0
+    assert cli(["export", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--output", str(tmp_path / "m.onnx"),
+                "--check", str(image)]) == 0
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])

@@ -1,4 +1,4 @@
-"""End-to-end: the training loop learns, checkpoints, resumes and feeds evaluate.py."""
+"""End-to-end: the training loop learns, checkpoints, resumes and feeds focaldet eval."""
 
 import json
 

@@ -2,7 +2,6 @@
 
 import torch
 
-import anchors
 from detector.evaluation.coverage import ImageBoxes, anchor_override, measure, suggest
 from detector.model.anchors import feature_sizes
 from detector.core.config import AnchorConfig, MatcherConfig, load_config
@@ -10,6 +9,7 @@ from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 from tests.conftest import small_model_cfg
 from detector.model.retinanet import build_model
+from detector.cli.main import main as cli
 
 
 def test_feature_sizes_match_the_model():
@@ -40,7 +40,7 @@ def test_cli_reports_and_draws(tmp_path, capsys):
     args = [f"data.root={cfg.data.root}", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
             "data.synthetic.image_size=96", "data.synthetic.size_range=[16,40]", "augment.image_size=96",
             "model.anchors.sizes=[64,128,256,512,1024]"]
-    assert anchors.main(["--draw", "2", "--output", str(tmp_path / "cov"), *args]) == 0
+    assert cli(["anchors", "--draw", "2", "--output", str(tmp_path / "cov"), *args]) == 0
     out = capsys.readouterr().out
     assert "boxes covered" in out and "suggested anchors" in out and "model.anchors.sizes=[" in out
     assert len(list((tmp_path / "cov").glob("coverage_*.png"))) == 2

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+import detector
 import evaluate
 from detector.core.checkpoint import CheckpointError
 from detector.evaluation.evaluator import evaluate_checkpoint
@@ -97,3 +98,19 @@ def test_a_dataset_with_its_own_classes_does_not_get_cocos_outputs(torchvision_c
     with pytest.raises(CheckpointError, match="re-initialised .shape differs.: cls_head.out.weight"):
         evaluate_checkpoint(root / "tv.pth", [*overrides(root), f"data.val_annotations={tmp_path / 'mine.json'}"],
                             config="configs/coco2017_torchvision.yaml")
+
+
+@pytest.mark.parametrize("classes", [None, CATEGORY_IDS])
+def test_the_api_predicts_torchvisions_own_detections(torchvision_coco, classes):
+    """``detector.load(weights, config=...)`` without a dataset: by default COCO's 80 categories by id
+    (what torchvision's COCO model predicts), or the ids asked for; torchvision's detections either way."""
+    root, expected = torchvision_coco
+    names = coco_names()
+    asked = None if classes is None else {c: names[c] for c in classes}
+    model = detector.load(root / "tv.pth", config="coco2017_torchvision", overrides=overrides(root), classes=asked)
+    assert len(model.class_names) == (80 if classes is None else 4)
+    got = model.predict([root / "images" / f"{i}.png" for i in range(2)])
+    for e, p in zip(expected, got):
+        torch.testing.assert_close(p["scores"], e["scores"], rtol=0, atol=1e-5)
+        torch.testing.assert_close(p["boxes"], e["boxes"], rtol=0, atol=1e-3)
+        assert p["labels"].tolist() == e["labels"].tolist() and p["names"] == [names[c] for c in e["labels"].tolist()]

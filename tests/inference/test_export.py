@@ -6,12 +6,12 @@ import json
 import pytest
 import torch
 
-import export
 from detector.data.images import load_rgb
 from detector.inference.detector import load_detector
 from detector.engine.setup import build_trainer
 from detector.inference.export import ExportableRetinaNet, OnnxDetector, as_preds, torch_detections
 from tests.conftest import tiny_config
+from detector.cli.main import main as cli
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
 def test_onnx_matches_pytorch(trained):
     ckpt = trained / "run" / "last.pt"
     onnx_path = trained / "model.onnx"
-    assert export.main(["--checkpoint", str(ckpt), "--output", str(onnx_path)]) == 0
+    assert cli(["export", "--checkpoint", str(ckpt), "--output", str(onnx_path)]) == 0
     detector = load_detector(ckpt, ["train.device=cpu", "inference.score_thresh=0.1"])
     runner = OnnxDetector(onnx_path, detector)
     reference = ExportableRetinaNet(detector.model).eval()
@@ -62,12 +62,12 @@ def test_onnx_matches_pytorch(trained):
 def test_export_cli_check_and_bad_checkpoint(trained, tmp_path, capsys):
     ckpt = trained / "run" / "last.pt"
     image = sorted((trained / "shapes" / "val").glob("*.png"))[0]
-    assert export.main(["--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), "--check", str(image),
-                        "inference.score_thresh=0.1"]) == 0
+    assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), "--check", str(image),
+                "inference.score_thresh=0.1"]) == 0
     report = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert report["same_labels"] and report["max_box_diff"] < 1e-3
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    assert export.main(["--checkpoint", str(tmp_path / "bad.pt"), "--output", str(tmp_path / "x.onnx")]) == 2
+    assert cli(["export", "--checkpoint", str(tmp_path / "bad.pt"), "--output", str(tmp_path / "x.onnx")]) == 2
     assert "bad.pt' cannot be loaded" in capsys.readouterr().err
 
 
@@ -75,9 +75,9 @@ def test_dynamic_image_size_onnx_and_torch_export(trained, tmp_path):
     """shortest_edge resizing: height and width are dynamic in both export formats."""
     ckpt = trained / "run" / "last.pt"
     resize = "augment.resize=shortest_edge"
-    assert export.main(["--checkpoint", str(ckpt), "--output", str(tmp_path / "m.pt2"), "--format", "program",
-                        resize]) == 0
-    assert export.main(["--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), resize]) == 0
+    assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "m.pt2"), "--format", "program",
+                resize]) == 0
+    assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), resize]) == 0
     program = torch.export.load(str(tmp_path / "m.pt2"))
     detector = load_detector(ckpt, ["train.device=cpu", resize])
     runner = OnnxDetector(tmp_path / "m.onnx", detector)

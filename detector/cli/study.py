@@ -1,12 +1,12 @@
 """Run an ablation grid over seeds (resumable, optionally parallel) and tabulate it.
 
-    python study.py --name focal_grid --seeds 0,1 loss.gamma=0,0.5,1,2,5 loss.alpha=0.25,0.5,0.75
-    python study.py --name losses --config configs/shapes_focal.yaml --parallel 2 \\
+    focaldet study --name focal_grid --seeds 0,1 loss.gamma=0,0.5,1,2,5 loss.alpha=0.25,0.5,0.75
+    focaldet study --name losses --config shapes_focal --parallel 2 \\
         loss.cls=focal,bce,ohem,ghm,qfl solver.max_iters=300
-    python study.py --name focal_grid --table-only       # re-tabulate what has finished
+    focaldet study --name focal_grid --table-only       # re-tabulate what has finished
 
 A value list (commas outside brackets) makes a grid axis; a single value is a fixed override for
-every run. Each run is `python train.py --config CONFIG <overrides> train.seed=S` in
+every run. Each run is `focaldet train --config CONFIG <overrides> train.seed=S` in
 runs/<name>/<cell>/seed<S>/ with its log in train.log. Finished runs (metrics.json) are skipped,
 started ones resume from last.pt, failed ones (e.g. a diverged loss) are marked FAILED and shown in
 the table. Results: runs/<name>/results.md (mean +- std of AP, AP50, AP75, APs per cell, linked to
@@ -23,27 +23,28 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from detector.analysis.sweep import aggregate, expand, log_hparams, parse_grid, publish, run_one, write_tables
+from detector.cli.common import add_config, add_overrides
 
-TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"  # wherever the study is started from
+TRAIN_COMMAND = [sys.executable, "-m", "detector", "train"]  # each run in its own process
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="study folder: runs/<name>/")
-    parser.add_argument("--config", default="configs/shapes_focal.yaml")
+    add_config(parser)
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (CPU threads are split)")
     parser.add_argument("--table-only", action="store_true", help="only tabulate finished runs")
     parser.add_argument("--publish", metavar="DIR", help="copy the tables and each run's metrics.json, config.yaml "
                                                           "and train_log.jsonl to DIR (small files to commit; no checkpoints)")
-    parser.add_argument("overrides", nargs="*", metavar="key=v1,v2,...")
-    args = parser.parse_args(argv)
+    add_overrides(parser, "key=v1,v2,... (a grid axis) or key=value (fixed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    fixed, axes = parse_grid(args.overrides)
     try:
-        fixed, axes = parse_grid(args.overrides)
         seeds = [int(x) for x in args.seeds.split(",")]
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError:
+        raise ValueError(f"--seeds '{args.seeds}' is not a comma-separated list of integers") from None
     study_dir = Path("runs") / args.name
     runs = expand(study_dir, axes, seeds)
     if not args.table_only:
@@ -51,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         todo = [r for r in runs if not r.done]
         print(f"{len(runs)} runs ({len(runs) - len(todo)} already finished), {args.parallel} at a time")
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            for run, status in zip(todo, pool.map(lambda r: run_one(r, TRAIN_SCRIPT, args.config, fixed, threads), todo)):
-                print(f"{status}: {run.folder}")
+            statuses = pool.map(lambda r: run_one(r, TRAIN_COMMAND, args.config, fixed, threads), todo)
+            for one, status in zip(todo, statuses):
+                print(f"{status}: {one.folder}")
     study_dir.mkdir(parents=True, exist_ok=True)
     rows = aggregate(runs, axes, study_dir)
     csv_path, md_path = write_tables(rows, axes, study_dir, f"{args.name}: {' x '.join(axes) or 'base'}, "
@@ -64,7 +66,3 @@ def main(argv: list[str] | None = None) -> int:
         publish(runs, study_dir, Path(args.publish))
         print(f"published the tables and run metrics to {args.publish}/")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

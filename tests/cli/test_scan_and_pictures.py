@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 
 import evaluate
-import scan
 import train
 from detector.core.config import load_config
 from detector.data.build import build_dataset
 from detector.evaluation.draw import class_colors, draw_boxes, ground_truth_grid
 from detector.evaluation.figures import confusion_matrix
 from tests.conftest import TINY_RUN, prepare, truncate
+from detector.cli.main import main as cli
 
 # the shared tiny run, in batches of 2 through a loader worker process (bad files must not kill it)
 TINY = [*TINY_RUN, "train.batch_size=2", "train.num_workers=1", "solver.max_iters=3", "train.checkpoint_period=3"]
@@ -65,7 +65,7 @@ def test_training_on_bad_files_finishes_and_reports(tmp_path, capsys):
     assert {d["image_id"] for d in detections} <= held_out_ids
     strict = train.main(["data.dataset=csv", f"data.train_annotations={csv_file}", "data.val_fraction=0.3",
                          "data.on_bad_image=error", f"train.output_dir={tmp_path / 'strict'}", *TINY])
-    assert strict == 2 and "4.jpg" in capsys.readouterr().err
+    assert strict == 1 and "4.jpg" in capsys.readouterr().err  # data errors exit 1, as focaldet scan does
 
 
 def test_image_broken_after_the_scan_is_skipped_with_a_warning(tmp_path):
@@ -84,8 +84,8 @@ def test_image_broken_after_the_scan_is_skipped_with_a_warning(tmp_path):
 def test_scan_command_report_grid_and_coco_export_round_trip(tmp_path, capsys):
     csv_file = shapes_csv(tmp_path / "ds", 6)
     out, coco_dir = tmp_path / "scan", tmp_path / "coco"
-    assert scan.main(["data.dataset=csv", f"data.train_annotations={csv_file}", "--output", str(out),
-                      "--grid", "4", "--tile", "128", "--to-coco", str(coco_dir)]) == 0
+    assert cli(["scan", "data.dataset=csv", f"data.train_annotations={csv_file}", "--output", str(out),
+                "--grid", "4", "--tile", "128", "--to-coco", str(coco_dir)]) == 0
     printed = capsys.readouterr().out
     assert "train: 6 images (0 without boxes), boxes: box 6, disc 3" in printed
     grid = np.asarray(Image.open(out / "gt_grid_train.png"))
@@ -98,7 +98,7 @@ def test_scan_command_report_grid_and_coco_export_round_trip(tmp_path, capsys):
     original, _ = prepare(load_config(None, ["data.dataset=csv", f"data.train_annotations={csv_file}"]))
     assert [a["bbox"] for a in again["train"]["annotations"]] == [a["bbox"] for a in original["train"]["annotations"]]
     (tmp_path / "ds" / "boxes.csv").write_text("img/0.jpg,1,1,5,5,box\nimg/0.jpg,1,1,nan,5,box\n")
-    assert scan.main(["data.dataset=csv", f"data.train_annotations={csv_file}", "--output", str(out), "--grid", "0"]) == 1
+    assert cli(["scan", "data.dataset=csv", f"data.train_annotations={csv_file}", "--output", str(out), "--grid", "0"]) == 1
     assert "row 2" in capsys.readouterr().err
 
 

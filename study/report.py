@@ -1,7 +1,7 @@
-"""The tables and plots of docs/results.md, from the published files under docs/study/
-(metrics.json, config.yaml, train_log.jsonl per run; `bash docs/study/run_all.sh` makes them).
+"""The tables and plots of docs/results.md, from the published files under study/
+(metrics.json, config.yaml, train_log.jsonl per run; `bash study/run_all.sh` makes them).
 
-    python docs/study/report.py   # prints the Markdown tables; writes gap_vs_budget.png, gap_vs_imbalance.png
+    python study/report.py   # prints the Markdown tables; writes docs/figures/gap_vs_{budget,imbalance}.png
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).parent
+FIGURES = HERE.parent / "docs" / "figures"  # docs/ keeps the figures; this folder the records
 METRICS = ("AP", "AP50", "AP75", "APs")
 LOSSES = {  # label -> (study folder, cell) at the default budget, shared lr 0.002
     "focal (alpha 0.25, gamma 2)": ("budget_850", "clsfocal"), "BCE": ("budget_850", "clsbce"),
@@ -135,7 +136,7 @@ def plot_budget() -> None:
         a.grid(alpha=0.3)
     ax[0].legend()
     fig.tight_layout()
-    fig.savefig(HERE / "gap_vs_budget.png", dpi=100)
+    fig.savefig(FIGURES / "gap_vs_budget.png", dpi=100)
 
 
 def plot_imbalance() -> None:
@@ -158,7 +159,7 @@ def plot_imbalance() -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(HERE / "gap_vs_imbalance.png", dpi=100)
+    fig.savefig(FIGURES / "gap_vs_imbalance.png", dpi=100)
 
 
 if __name__ == "__main__":

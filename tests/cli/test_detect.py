@@ -1,11 +1,11 @@
-"""detect.py: a checkpoint on an image, a folder or a list -> COCO-style JSON and drawn images."""
+"""focaldet detect: a checkpoint on an image, a folder or a list -> COCO-style JSON and drawn images."""
 
 import json
 
 import numpy as np
 from PIL import Image
 
-import detect
+from detector.cli.main import main as cli
 
 
 def test_detect_file_folder_and_list(tmp_path, capsys, tiny_checkpoint):
@@ -18,8 +18,8 @@ def test_detect_file_folder_and_list(tmp_path, capsys, tiny_checkpoint):
 
     for source, count in ((photos / "wide.jpg", 1), (photos, 2), (tmp_path / "list.txt", 2)):
         out = tmp_path / f"out_{count}_{source.suffix or 'dir'}"
-        assert detect.main(["--checkpoint", str(ckpt), "--input", str(source), "--output", str(out),
-                            "--score-thresh", "0.0", "inference.max_detections=5"]) == 0
+        assert cli(["detect", "--checkpoint", str(ckpt), "--input", str(source), "--output", str(out),
+                    "--score-thresh", "0.0", "inference.max_detections=5"]) == 0
         results = json.loads((out / "detections.json").read_text())
         assert len({r["file"] for r in results}) == count and len(results) == 5 * count
         r = results[0]
@@ -36,9 +36,9 @@ def test_detect_file_folder_and_list(tmp_path, capsys, tiny_checkpoint):
 
 def test_detect_bad_input_is_a_clear_error(tmp_path, capsys, tiny_checkpoint):
     (tmp_path / "model.pt").write_bytes(tiny_checkpoint[1].read_bytes())
-    assert detect.main(["--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "nope")]) == 2
+    assert cli(["detect", "--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "nope")]) == 2
     assert "input '" in capsys.readouterr().err
     (tmp_path / "bad.jpg").write_text("text")
-    assert detect.main(["--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "bad.jpg"),
-                        "--output", str(tmp_path / "o")]) == 2
+    assert cli(["detect", "--checkpoint", str(tmp_path / "model.pt"), "--input", str(tmp_path / "bad.jpg"),
+                "--output", str(tmp_path / "o")]) == 2
     assert "bad.jpg' cannot be decoded" in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """The detection tables of docs/results.md's "claims" sections, from the published runs under
-docs/study/ (`bash docs/study/run_all.sh` sections 9 to 11 make them); cells without finished runs
+study/ (`bash study/run_all.sh` sections 9 to 11 make them); cells without finished runs
 show "-". Uses report.py's helpers.
 
-    python docs/study/claims.py      # prints the Markdown tables
+    python study/claims.py      # prints the Markdown tables
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def missed_values(cell: Path, file: str, group: str, key: str) -> list[float]:
 
 
 def table_missed() -> None:
-    """What each loss did with the objects it was not shown (evaluate.py --missed, run_all.sh section 11):
+    """What each loss did with the objects it was not shown (focaldet eval --missed, run_all.sh section 11):
     the anchors of left-out boxes on the training images, with the final weights."""
     print("\n| training labels | loss | seeds | missed anchors / image | their mean score (positives') "
           "| share >= 0.05 | share of the cls loss | of its gradient | loss per anchor / a negative's |")

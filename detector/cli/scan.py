@@ -1,9 +1,9 @@
 """Check a dataset before training: every split read, every image decoded, every box judged.
 
-    python scan.py --config configs/raccoon.yaml                 # summary; report + picture in runs/<name>/scan
-    python scan.py --config my.yaml --output scan_out --grid 25  # 25 images in the ground-truth grid
-    python scan.py --config my.yaml --to-coco coco_out/          # also write each split as COCO JSON
-    python scan.py --config my.yaml data.on_bad_image=error      # any config override
+    focaldet scan --config raccoon                            # summary; report + picture in runs/<name>/scan
+    focaldet scan --config my.yaml --output scan_out --grid 25  # 25 images in the ground-truth grid
+    focaldet scan --config my.yaml --to-coco coco_out/        # also write each split as COCO JSON
+    focaldet scan --config my.yaml data.on_bad_image=error    # any config override
 
 Writes <output>/data_report.txt (summary, then one line per problem: split, severity, kind, file,
 detail), data_report.json, and gt_grid_<split>.png (training images with their boxes in class
@@ -14,34 +14,31 @@ runs at the start of every training run (cached: unchanged images are not decode
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from torchvision.io import write_png
 
-from detector.core.config import ConfigError, load_config
+from detector.cli.common import add_config, add_overrides
+from detector.core.config import load_config
 from detector.data.build import build_dataset, configured_splits, prepare_data
 from detector.data.coco import export_coco
-from detector.data.problems import DataError
 from detector.evaluation.draw import ground_truth_grid
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config (default: the built-in synthetic dataset)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config(parser)
     parser.add_argument("--output", help="folder for the report and pictures (default: runs/<name>/scan)")
     parser.add_argument("--grid", type=int, default=16, metavar="N", help="images in the ground-truth grid (0: none)")
     parser.add_argument("--tile", type=int, default=384, metavar="PX", help="size of each image in the grid")
     parser.add_argument("--to-coco", metavar="DIR", help="also write <DIR>/<split>.json in COCO format")
-    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        out = Path(args.output or Path("runs") / cfg.name / "scan")
-        prepared, report = prepare_data(cfg, configured_splits(cfg.data), report_dir=out, strict=False)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    add_overrides(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.output or Path("runs") / cfg.name / "scan")
+    prepared, report = prepare_data(cfg, configured_splits(cfg.data), report_dir=out, strict=False)
     print(report.summary())
     print(f"every problem: {out / 'data_report.txt'}")
     for split, part in prepared.items():
@@ -52,13 +49,5 @@ def main(argv: list[str] | None = None) -> int:
         if args.to_coco:
             base = export_coco(part.coco, part.root, Path(args.to_coco) / f"{split}.json")
             print(f"COCO JSON: {Path(args.to_coco) / f'{split}.json'} (data.{split}_images={base})")
-    try:
-        report.raise_for(cfg.data.on_bad_image, out / "data_report.txt")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    report.raise_for(cfg.data.on_bad_image, out / "data_report.txt")  # a DataError: exit 1 (cli/common.py)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

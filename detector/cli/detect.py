@@ -1,0 +1,72 @@
+"""Run a trained detector on new images: COCO-style JSON plus the images with detections drawn.
+
+    focaldet detect --checkpoint runs/shapes_focal/best.pt --input data/shapes/val/000000.png
+    focaldet detect --checkpoint CKPT --input photos/ --output detections/ --score-thresh 0.4
+    focaldet detect --checkpoint CKPT --input list.txt        # one image path per line
+    focaldet detect --checkpoint CKPT --input photos/ inference.nms_thresh=0.6   # config overrides
+    focaldet detect --weights tv_coco.pth --config coco2017_torchvision --input photos/
+
+Writes <output>/detections.json (one entry per detection: file, image_id, category_id (the dataset's
+real id), category name, bbox [x, y, w, h] in original pixels, score) and <output>/<image name>.png
+with the detections drawn (class name and score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torchvision.io import write_png
+
+from detector.api.predictor import Prediction, Predictor, detection_records, load
+from detector.cli.common import add_config, add_overrides
+from detector.data.image_files import image_paths
+from detector.evaluation.draw import draw_file
+
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="one of our checkpoints (last.pt or best.pt)")
+    source.add_argument("--weights", help="a weights file for the model of --config (torchvision's RetinaNet "
+                                          "state_dict predicts COCO's 80 categories)")
+    add_config(parser, default=None, help="with --weights: the config giving the model")
+    parser.add_argument("--input", required=True, help="image file, folder of images, or .txt list of paths")
+    parser.add_argument("--output", default="detections", help="folder for detections.json and drawn images")
+    parser.add_argument("--score-thresh", type=float, default=0.3,
+                        help="keep detections scoring at least this (default 0.3)")
+    parser.add_argument("--batch-size", type=int, default=0, help="images per batch (default: the config's)")
+    parser.add_argument("--no-draw", action="store_true", help="only write detections.json")
+    parser.add_argument("--draw-min-size", type=int, default=0, metavar="PX",
+                        help="upscale small images to at least this longer side for drawing (labels stay legible)")
+    add_overrides(parser, "config overrides, e.g. inference.nms_thresh=0.6")
+
+
+def draw(model: Predictor, file: Path, p: Prediction, min_score: float, min_size: int) -> torch.Tensor:
+    """``file`` with ``p`` drawn in the class colours (labels as indices of ``class_names``)."""
+    index = {c: j for j, c in enumerate(model.category_ids)}
+    labels = torch.tensor([index[c] for c in p["labels"].tolist()], dtype=torch.int64)
+    return draw_file(file, {"boxes": p["boxes"], "scores": p["scores"], "labels": labels},
+                     model.class_names, min_score, min_size)
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.weights) != bool(args.config):
+        args.parser.error("--weights and --config go together")
+    model = load(args.checkpoint or args.weights, args.config, args.overrides)
+    files = image_paths(args.input)
+    thresh = min(model.detector.postprocess.score_thresh, args.score_thresh)
+    predictions = model.predict(files, args.batch_size or None, thresh)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    records = detection_records(files, predictions, args.score_thresh)
+    (out / "detections.json").write_text(json.dumps(records, indent=1))
+    unique = len({f.stem for f in files}) == len(files)
+    for index, (file, p) in enumerate(zip(files, predictions)) if not args.no_draw else ():
+        write_png(draw(model, file, p, args.score_thresh, args.draw_min_size),
+                  str(out / (f"{file.stem}.png" if unique else f"{index:05d}_{file.stem}.png")))
+    print(f"{len(records)} detections with score >= {args.score_thresh} in {len(files)} images -> "
+          f"{out / 'detections.json'}" + ("" if args.no_draw else f" and {len(files)} drawn images"))
+    return 0

@@ -1,0 +1,107 @@
+"""The one command line: every subcommand's help, one default config, one error mapping, shipped
+configs found from any folder, and ``python -m detector`` outside the repository."""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from detector.cli import common
+from detector.cli.main import COMMANDS, build_parser, chosen, main as cli
+from detector.core.checkpoint import CheckpointError
+from detector.core.config import DEFAULT_CONFIG, ConfigError, load_config
+from detector.core.config_files import find_config, shipped_config_dir, shipped_configs
+from detector.core.signals import TrainingInterrupted
+from detector.data.problems import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", [*COMMANDS, "evaluate", "predict"])
+def test_every_subcommand_has_help_with_examples(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli([name, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    canonical = {"evaluate": "eval", "predict": "detect"}.get(name, name)
+    assert out.startswith(f"usage: focaldet {canonical}") and f"focaldet {canonical} " in out.split("options:")[0]
+
+
+def test_top_level_help_lists_every_subcommand_and_imports_none(capsys):
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+    parser = build_parser([])  # nothing chosen: no subcommand module gets its arguments
+    assert chosen(["--version"]) is None and chosen(["predict", "--input", "x"]) == "detect"
+    assert isinstance(parser, argparse.ArgumentParser)
+
+
+def test_commands_that_read_a_config_share_one_default():
+    """scan, anchors, study and train read the same default config (scan once used bare defaults in
+    the same data/shapes folder, so each regenerated the other's dataset)."""
+    parser = build_parser(None)
+    defaults = {}
+    for name in ("train", "scan", "anchors", "study"):
+        args = parser.parse_args([name, "--name", "x"] if name == "study" else [name])
+        defaults[name] = args.config
+    assert set(defaults.values()) == {DEFAULT_CONFIG}
+    assert load_config(DEFAULT_CONFIG).data.synthetic.image_size == 128
+
+
+@pytest.mark.parametrize("exc, line, code", [
+    (TrainingInterrupted("SIGTERM at step 3"), "stopped: SIGTERM at step 3", 1),
+    (DataError("a.jpg: NaN in bbox"), "error: a.jpg: NaN in bbox", 1),
+    (ConfigError("unknown config key 'x'"), "error: unknown config key 'x'", 2),
+    (CheckpointError("checkpoint 'c.pt' is truncated"), "error: checkpoint 'c.pt' is truncated", 2),
+    (FileNotFoundError("input 'x' does not exist"), "error: input 'x' does not exist", 2),
+    (OSError("image file 'a.jpg' cannot be decoded"), "error: image file 'a.jpg' cannot be decoded", 2),
+    (ValueError("the training split has no images"), "error: the training split has no images", 2),
+    (common.MissingExtraError("this needs the 'export' extra"), "error: this needs the 'export' extra", 2),
+    (KeyboardInterrupt(), "interrupted: KeyboardInterrupt", 130),
+])
+def test_one_mapping_from_error_to_line_and_exit_code(exc, line, code, capsys):
+    def run(args):
+        raise exc
+    assert common.guarded(run, argparse.Namespace()) == code
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_a_bug_keeps_its_traceback():
+    def run(args):
+        raise TypeError("unsupported operand")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        common.guarded(run, argparse.Namespace())
+
+
+def test_a_missing_extra_names_what_to_install():
+    with pytest.raises(common.MissingExtraError, match=r"'study' extra \(no_such_module_xyz is not installed\): "
+                                                       r"pip install 'focaldet\[study\]'"):
+        common.require_extra("no_such_module_xyz", "study")
+
+
+def test_shipped_configs_are_found_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = shipped_config_dir() / "raccoon.yaml"
+    assert {"shapes_focal", "raccoon", "coco2017_torchvision"} <= set(shipped_configs())
+    for name in ("raccoon", "raccoon.yaml", "configs/raccoon.yaml"):
+        assert find_config(name) == shipped
+    (tmp_path / "raccoon.yaml").write_text("name: mine\n")  # a file in the current folder wins
+    assert find_config("raccoon.yaml") == Path("raccoon.yaml") and load_config("raccoon.yaml").name == "mine"
+    (tmp_path / "my.yaml").write_text("_base_: shapes_quick.yaml\nsolver: {lr: 0.003}\n")  # a shipped base by name
+    cfg = load_config("my.yaml")
+    assert cfg.name == "my" and cfg.solver.lr == 0.003 and cfg.solver.max_iters == 850
+    with pytest.raises(ConfigError, match=r"config file 'nope.yaml' does not exist \(shipped configs: coco2017"):
+        load_config("nope.yaml")
+
+
+def test_python_dash_m_detector_outside_the_repository(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "detector", "scan", "--config", "nope"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: config file 'nope' does not exist (shipped configs:")
+    assert "Traceback" not in proc.stderr

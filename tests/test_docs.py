@@ -1,0 +1,88 @@
+"""The docs hold together: every relative link and image in README.md, docs/, data/README.md and
+study/README.md resolves (files, and #anchors to headings), and every command the README and
+docs/cli.md show parses with the real command line (the subcommand and each flag exist)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from detector.cli.main import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", ROOT / "data" / "README.md", ROOT / "study" / "README.md",
+         *sorted((ROOT / "docs").rglob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = FENCE.sub("", page.read_text())
+    return {slug(m.group(1)) for m in re.finditer(r"^#+ (.*)$", text, re.M)}
+
+
+def links(page: Path) -> list[str]:
+    return [t for t in LINK.findall(FENCE.sub("", page.read_text())) if not re.match(r"[a-z]+:", t)]
+
+
+def shown_commands(page: Path) -> list[list[str]]:
+    """Every ``focaldet ...``, ``python train.py ...`` / ``python evaluate.py ...`` and
+    ``python -m detector ...`` line of the page's code blocks, as focaldet argv."""
+    out = []
+    for block in FENCE.findall(page.read_text()):
+        for line in block.replace("\\\n", " ").splitlines():
+            if not re.search(r"\b(focaldet|python train\.py|python evaluate\.py|python -m detector)\b", line):
+                continue
+            words = shlex.split(line, comments=True)
+            while words and ("=" in words[0] and not words[0].startswith("-")):  # VAR=value prefixes
+                words = words[1:]
+            if "&&" in words:
+                words = words[words.index("&&") + 1:]
+            for prefix, sub in ((["focaldet"], []), (["python", "train.py"], ["train"]),
+                                (["python", "evaluate.py"], ["eval"]), (["python", "-m", "detector"], [])):
+                if words[: len(prefix)] == prefix:
+                    out.append(sub + words[len(prefix):])
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_and_image_resolves(page):
+    broken = []
+    for target in links(page):
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"{target} (no such heading)")
+    assert broken == [], f"{page.relative_to(ROOT)}: {broken}"
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", ROOT / "docs" / "cli.md"], ids=["README.md", "docs/cli.md"])
+def test_every_command_shown_parses(page):
+    commands = shown_commands(page)
+    assert len(commands) >= 6
+    for argv in commands:
+        if argv[:1] in (["--help"], ["--version"]) or "--help" in argv:
+            continue
+        args = build_parser(argv).parse_args(argv)
+        assert callable(args.run), argv
+
+
+def test_the_checker_sees_a_broken_link_and_a_bad_flag(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# Title\n[a](missing.md) [b](#title) [c](#nope) ![d](http://x/y.png)\n"
+                    "```bash\nfocaldet train --bogus-flag\n```\n")
+    assert links(page) == ["missing.md", "#title", "#nope"] and anchors(page) == {"title"}
+    [argv] = shown_commands(page)
+    with pytest.raises(SystemExit):
+        build_parser(argv).parse_args(argv)
