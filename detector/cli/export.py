@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from detector.cli.common import add_overrides
+from detector.cli.common import add_overrides, require_extra
 from detector.inference.detector import load_detector
 from detector.inference.export import compare_with_torch, export_onnx, export_program
 
@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "onnx":  # torch's dynamo ONNX exporter needs onnx and onnxscript; --check runs ONNX Runtime
+        for module in ("onnx", "onnxscript", *(["onnxruntime"] if args.check else [])):
+            require_extra(module, "export")
     detector = load_detector(args.checkpoint, ["train.device=cpu", *args.overrides])
     if args.format == "program":
         print(f"wrote {export_program(detector, args.output)}")

@@ -105,3 +105,19 @@ def test_python_dash_m_detector_outside_the_repository(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: config file 'nope' does not exist (shipped configs:")
     assert "Traceback" not in proc.stderr
+
+
+def test_export_without_its_extra_says_what_to_install(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """A user who installed the library alone gets the extra's name, not onnxscript's traceback."""
+    real = common.importlib.import_module
+
+    def without_onnxscript(name, *args):
+        if name == "onnxscript":
+            raise ModuleNotFoundError("No module named 'onnxscript'", name="onnxscript")
+        return real(name, *args)
+
+    monkeypatch.setattr(common.importlib, "import_module", without_onnxscript)
+    code = cli(["export", "--checkpoint", str(tiny_checkpoint[1]), "--output", str(tmp_path / "m.onnx")])
+    assert code == 2 and not (tmp_path / "m.onnx").exists()
+    assert capsys.readouterr().err.strip() == ("error: this needs the 'export' extra (onnxscript is not installed): "
+                                               "pip install 'focaldet[export]'")
