@@ -78,7 +78,7 @@ def evaluate(checkpoint: str | Path, images: str | Path = "", annotations: str |
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval_metrics.json").write_text(json.dumps(result.metrics(), indent=1))
     (out / "detections.json").write_text(json.dumps(result.results))
-    result.save_figures(out)
+    result.save_figures(out, keep_open=False)
     return Evaluation(result, dataset, det, out)
 
 

@@ -16,7 +16,7 @@ from detector.core.distributed import current, gather_lists
 from detector.data.build import build_dataset, build_loader
 from detector.data.coco import CocoDetection
 from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
-from detector.evaluation.figures import confusion_matrix, plot_confusion, plot_pr_curves, save
+from detector.evaluation.figures import close, confusion_matrix, plot_confusion, plot_pr_curves, save
 from detector.evaluation.voc_eval import voc_evaluate
 from detector.inference.predict import predict, to_coco_results
 from detector.inference.detector import Detector, detector_from_weights, load_detector
@@ -49,11 +49,14 @@ class EvalResult:
             out["confusion_matrix"] = plot_confusion(self.confusion, list(self.pr50), self.confusion_score, 0.5)
         return out
 
-    def save_figures(self, folder: Path) -> dict[str, Any]:
-        """The figures as ``<folder>/<name>.png``; returns them (for TensorBoard)."""
+    def save_figures(self, folder: Path, keep_open: bool = True) -> dict[str, Any]:
+        """The figures as ``<folder>/<name>.png``; returns them open (for TensorBoard, whose logger
+        closes them), or closed with ``keep_open=False``."""
         figures = self.figures()
         for name, fig in figures.items():
             save(fig, folder / f"{name}.png")
+            if not keep_open:
+                close(fig)
         return figures
 
 

@@ -108,6 +108,11 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def close(fig: Figure) -> None:
+    """Release a figure (pyplot keeps every figure it made until it is closed)."""
+    plt.close(fig)
+
+
 def figure_pixels(fig: Figure) -> np.ndarray:
     """(H, W, 3) uint8 of a drawn figure (for TensorBoard's add_image)."""
     fig.canvas.draw()

@@ -1,7 +1,8 @@
 """Box regression losses, in one table: ``BOX_LOSSES`` maps each ``loss.box`` name to a function
 of deltas, anchors and matched boxes, all (..., 4) (boxes xyxy), ``(deltas, anchors, boxes, coder, beta)
 -> (...)`` the loss of each anchor. The criterion calls them on every anchor (static shapes) and
-keeps the positives' terms. ``loss.beta`` applies to smooth_l1 only."""
+keeps the positives' terms. ``loss.beta`` applies to smooth_l1 only. Box losses are pure functions:
+they hold no state, so a checkpoint stores nothing of them (``BoxLoss`` is their interface)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ statistics). Focal, BCE, balanced CE and OHEM work from the integer labels
 
 from __future__ import annotations
 
-from typing import Any
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +37,39 @@ from detector.core.distributed import sum_over_ranks
 from detector.losses.functional import focal_loss_from_labels, ohem_keep, quality_focal_loss
 
 
-class FocalLoss:
-    """Sum over the valid anchors of the focal loss, divided by the positive-count normaliser."""
+class ClassificationLoss(ABC):
+    """What the criterion (``criterion.RetinaNetLoss``) calls on a classification loss, and what a
+    checkpoint stores of it. Every entry of ``CLASSIFICATION_LOSSES`` is one of these.
 
-    needs_targets = False  # True: the criterion passes dense (N, A, K) targets
-    needs_quality = False  # True: positives' targets are the IoU of their predicted box
+    - ``needs_targets``: the criterion passes dense (N, A, K) float targets (else None: the loss works
+      from the integer ``labels``); ``needs_quality``: a positive's target is the IoU of its predicted
+      box with its ground truth instead of 1.
+    - ``__call__(logits (N, A, K), labels (N, A) (class of a positive, -1 elsewhere), targets
+      (N, A, K) or None, positive (N, A) bool, valid (N, A) bool (not ignored), normalizer (scalar
+      tensor)) -> (loss scalar, per-anchor loss (N, A))``, with no host synchronisation.
+    - ``state_dict()`` / ``load_state_dict(state)``: whatever the loss accumulates across steps (GHM's
+      histogram, EFL's gradient statistics) or was given at the start (the per-class alpha), as plain
+      data (lists, numbers, None, tensors) that ``torch.load(weights_only=True)`` reads back; ``{}``
+      for a stateless loss. ``--resume`` restores it exactly.
+    """
+
+    needs_targets: ClassVar[bool] = False
+    needs_quality: ClassVar[bool] = False
+
+    @abstractmethod
+    def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
+                 normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        """(loss scalar, per-anchor loss (N, A)); see the class docstring."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (the criterion passes its whole state: ignore other keys)."""
+
+
+class FocalLoss(ClassificationLoss):
+    """Sum over the valid anchors of the focal loss, divided by the positive-count normaliser."""
 
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0, class_alpha: list[float] | None = None) -> None:
         self.alpha, self.gamma = alpha, gamma
@@ -62,9 +91,6 @@ class FocalLoss:
     def state_dict(self) -> dict[str, Any]:
         return {} if self.class_weight is None else {"class_alpha": self.class_weight.tolist()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
 
 class BCELoss(FocalLoss):
     def __init__(self) -> None:
@@ -85,7 +111,9 @@ class OHEMLoss(BCELoss):
         return ohem_keep(per_anchor, positive, valid & ~positive, self.ratio)
 
 
-class QualityFocalLoss(FocalLoss):
+class QualityFocalLoss(ClassificationLoss):
+    """QFL: BCE against a soft target (the positive's box IoU) with the focusing term |y - sigmoid(x)|^beta."""
+
     needs_targets = True
     needs_quality = True
 
@@ -98,7 +126,7 @@ class QualityFocalLoss(FocalLoss):
         return per_elem.sum() / normalizer, per_elem.sum(-1)
 
 
-class GHMC:
+class GHMC(ClassificationLoss):
     """GHM-C loss with ``ghm_bins`` equal-width bins of the gradient norm over [0, 1].
 
     The paper's unit-region form: L = (1/N) sum_i beta_i CE_i, beta_i = N / GD(g_i),
@@ -108,7 +136,6 @@ class GHMC:
     """
 
     needs_targets = True
-    needs_quality = False
 
     def __init__(self, ghm_bins: int = 10, ghm_momentum: float = 0.75) -> None:
         if ghm_bins < 1:
@@ -173,7 +200,7 @@ class _GradientTap(torch.autograd.Function):
         return grad, None, None, None
 
 
-class EqualizedFocalLoss:
+class EqualizedFocalLoss(ClassificationLoss):
     """EFL (Li et al. 2022, "Equalized Focal Loss for Dense Long-Tailed Object Detection"): class j's
     elements get the focusing exponent gamma_j = gamma + efl_scale * (1 - g_j) and the weight
     gamma_j / gamma, where g_j in [0, 1] is the accumulated gradient magnitude on class j's positive
@@ -184,7 +211,6 @@ class EqualizedFocalLoss:
     """
 
     needs_targets = True
-    needs_quality = False
 
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0, efl_scale: float = 8.0) -> None:
         if gamma <= 0:
@@ -222,7 +248,7 @@ class EqualizedFocalLoss:
 
 
 # loss.cls -> class; its constructor's keywords are the loss.* fields it uses
-CLASSIFICATION_LOSSES: dict[str, type] = {
+CLASSIFICATION_LOSSES: dict[str, type[ClassificationLoss]] = {
     "focal": FocalLoss,
     "bce": BCELoss,
     "balanced_ce": BalancedCELoss,

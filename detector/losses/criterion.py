@@ -15,7 +15,7 @@ from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, build_mat
 from detector.core.config import ConfigError, LossConfig, MatcherConfig
 from detector.core.distributed import mean_over_ranks
 from detector.losses.box import BOX_LOSSES
-from detector.losses.classification import CLASSIFICATION_LOSSES, FocalLoss
+from detector.losses.classification import CLASSIFICATION_LOSSES, ClassificationLoss, FocalLoss
 from detector.losses.functional import inverse_frequency_weights
 
 # the loss.* fields that belong to one classification loss each (the constructor keywords)
@@ -53,7 +53,8 @@ class RetinaNetLoss:
     background dominate, while the positive count tracks how much real signal the batch carries.
     """
 
-    def __init__(self, matcher: Matcher, coder: BoxCoder, classification: Any = None, box_loss: str = "smooth_l1",
+    def __init__(self, matcher: Matcher, coder: BoxCoder, classification: ClassificationLoss | None = None,
+                 box_loss: str = "smooth_l1",
                  beta: float = 0.1, box_weight: float = 1.0, normalizer_momentum: float = 0.0) -> None:
         if box_loss not in BOX_LOSSES:
             raise ValueError(f"box_loss must be one of {sorted(BOX_LOSSES)}, got '{box_loss}'")
