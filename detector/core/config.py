@@ -86,6 +86,9 @@ class DataConfig:
     split_seed: int = 0
     split_file: str = ""  # "" = <run dir>/split.json
     on_bad_image: Literal["skip", "error"] = "skip"  # a missing or undecodable image: leave it out, or stop
+    # images with more pixels are refused as decompression bombs (listed as unreadable, never decoded);
+    # PIL's own limit by default; raise it for huge aerial or slide images; 0 = no limit
+    max_image_pixels: int = 178_956_970
     scan_cache: str = ""  # the scan's cache folder; "" = ~/.cache/retinanet/scan; "none" = no cache
     filter_empty: bool = False  # leave out training images without annotations (default: negatives)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -431,6 +434,7 @@ def validate(cfg: Config) -> None:
         (cfg.data.dataset != "csv" or bool(cfg.data.train_annotations or cfg.data.val_annotations),
          "data.dataset=csv needs data.train_annotations (a CSV file: path,x1,y1,x2,y2,class_name)"),
         (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
+        (cfg.data.max_image_pixels >= 0, "data.max_image_pixels must be >= 0 (0 = no limit)"),
         (len(cfg.data.synthetic.classes) == len(cfg.data.synthetic.class_weights),
          "data.synthetic.class_weights needs one value per class in data.synthetic.classes"),
     ]

@@ -22,7 +22,7 @@ from detector.core.config import Config, DataConfig
 from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
 from detector.data.csv_format import csv_classes, csv_draft, read_class_file
 from detector.data.draft import Draft, finish
-from detector.data.images import ImageInfo
+from detector.data.images import ImageInfo, set_pixel_limit
 from detector.data.noise import corrupt, noise_active
 from detector.data.problems import DataReport
 from detector.data.scan import scan_images
@@ -180,6 +180,7 @@ def prepare_data(cfg: Config, splits: tuple[str, ...] = SPLITS, run_dir: Path | 
     """Read, scan and check ``splits``; write the report to ``report_dir`` (if given) and, when
     ``strict``, raise ``DataError`` for what cannot be trained on (``DataReport.raise_for``)."""
     start = time.perf_counter()
+    set_pixel_limit(cfg.data.max_image_pixels)
     drafts = _drafts(cfg, splits, run_dir)
     paths = [d.path(im) for d in drafts.values() for im in d.images]
     infos, decoded = scan_images(paths, cfg.data.scan_cache)

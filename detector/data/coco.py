@@ -19,6 +19,7 @@ from detector.core.io import read_json
 from detector.data.draft import Draft
 from detector.data.files import base_name, image_files
 from detector.data.images import load_rgb
+from detector.data.problems import DataError
 
 __all__ = ["CocoDetection", "coco_draft", "coco_from_dict", "load_coco", "load_rgb"]
 
@@ -71,6 +72,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _unique(entries: list[dict[str, Any]], section: str, shown: str, source: str) -> None:
+    """Ids within ``section`` are unique: pycocotools indexes by id, so a repeated id silently drops
+    one entry and moves its boxes onto the other. The error names both entries by ``shown``."""
+    seen: dict[int, int] = {}
+    for i, entry in enumerate(entries):
+        j = seen.setdefault(entry["id"], i)
+        if j != i:
+            raise DataError(f"{source}: {section}[{j}] ({shown} {entries[j].get(shown)!r:.80}) and {section}[{i}] "
+                            f"({shown} {entry.get(shown)!r:.80}) have the same id {entry['id']}; ids must be unique")
+
+
 def check_coco(data: Any, source: str) -> dict[str, Any]:
     """The structure pycocotools and this project rely on, each problem one clear line naming the
     file, the entry and the value: images (int ``id``), categories (int ``id``, str ``name``),
@@ -90,6 +102,8 @@ def check_coco(data: Any, source: str) -> dict[str, Any]:
     for i, cat in enumerate(data["categories"]):
         if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
             raise ValueError(f"{source}: categories[{i}] needs an integer 'id' and a string 'name', got {cat!r:.80}")
+    _unique(data["images"], "images", "file_name", source)
+    _unique(data["categories"], "categories", "name", source)
     image_ids = {image["id"] for image in data["images"]}
     cat_ids = sorted(cat["id"] for cat in data["categories"])
     for i, ann in enumerate(annotations):

@@ -16,7 +16,7 @@ class FolderIndex:
     def files(self, folder: Path) -> dict[str, Path]:
         if folder not in self._folders:
             try:
-                self._folders[folder] = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+                self._folders[folder] = {p.name.lower(): p for p in folder.iterdir() if _file_or_link(p)}
             except (FileNotFoundError, NotADirectoryError):
                 self._folders[folder] = {}
         return self._folders[folder]
@@ -39,10 +39,16 @@ class FolderIndex:
         return None
 
 
+def _file_or_link(path: Path) -> bool:
+    """A file, or a link that is not a folder: a dangling or looping link is kept, so the scan lists
+    it as a missing or unreadable image instead of the split silently losing it."""
+    return path.is_file() or (path.is_symlink() and not path.is_dir())
+
+
 def image_files(folder: Path, recursive: bool = True) -> list[Path]:
-    """Image files under ``folder`` (any case of extension), sorted."""
+    """Image files under ``folder`` (any case of extension; broken links too), sorted."""
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and is_image_file(p))
+    return sorted(p for p in found if _file_or_link(p) and is_image_file(p))
 
 
 def base_name(name: str) -> str:

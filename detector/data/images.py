@@ -27,6 +27,18 @@ FORMAT_SUFFIXES = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",),
                    "TIFF": (".tif", ".tiff"), "WEBP": (".webp",), "GIF": (".gif",), "MPO": (".jpg", ".jpeg")}
 
 
+def set_pixel_limit(pixels: int) -> None:
+    """Refuse images of more than ``pixels`` pixels (``data.max_image_pixels``; 0 = no limit). The
+    check is PIL's decompression-bomb check, which raises at twice its ``Image.MAX_IMAGE_PIXELS`` (and
+    warns from once): the default, 178 956 970 pixels, is PIL's own. Process-wide, as PIL's setting is;
+    loader workers started by fork inherit it."""
+    Image.MAX_IMAGE_PIXELS = pixels // 2 if pixels > 0 else None
+
+
+def _too_large(exc: Exception) -> str:
+    return f"{exc} Raise data.max_image_pixels (0 = no limit) to use images this large."
+
+
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -36,6 +48,8 @@ def _open(path: Path) -> Image.Image:
         return Image.open(path)  # PIL sniffs the format from the bytes
     except FileNotFoundError:
         raise FileNotFoundError(f"image file '{path}' does not exist") from None
+    except Image.DecompressionBombError as exc:
+        raise OSError(f"image file '{path}' is too large to decode: {_too_large(exc)}") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:  # ValueError: e.g. a NUL in the name
         raise OSError(f"image file '{path}' cannot be decoded as an image: {exc}") from None
 
@@ -108,6 +122,7 @@ class ImageInfo:
     digest: str = ""  # of the bytes, to find duplicate files
     detail: str = ""  # the decoder's message for truncated and unreadable files
     orientation: int = 1  # EXIF orientation; width and height above are upright (after it)
+    over_limit: bool = False  # refused by the pixel limit (set_pixel_limit): judged again under another limit
 
     @property
     def usable(self) -> bool:
@@ -143,6 +158,8 @@ def check_image(path: str | Path) -> ImageInfo:
             width, height = height, width
     except UnidentifiedImageError:
         return ImageInfo("unreadable", digest=digest, detail="not an image format PIL knows")
+    except Image.DecompressionBombError as exc:  # before decoding a byte of it
+        return ImageInfo("unreadable", digest=digest, detail=_too_large(exc), over_limit=True)
     except (OSError, ValueError) as exc:
         return ImageInfo("unreadable", digest=digest, detail=str(exc) or "not an image")
     try:

@@ -63,7 +63,7 @@ class _FolderCache:
         return ImageInfo(**entry[2])
 
     def put(self, name: str, stamp: tuple[int, int] | None, info: ImageInfo) -> None:
-        if stamp is not None:  # a missing file is never cached
+        if stamp is not None and not info.over_limit:  # a missing file, or one over the pixel limit, is judged anew
             self.entries[name] = [*stamp, asdict(info)]
             self.dirty = True
 
