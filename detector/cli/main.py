@@ -61,6 +61,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The console script: parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, map its errors."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    # overrides may come after options too (`train --resume solver.lr=0.1 --init-from X model.x=1`)
+    if extra and (not isinstance(getattr(args, "overrides", None), list)
+                  or any(a.startswith("-") or "=" not in a for a in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = [*getattr(args, "overrides", []), *extra]
     args.argv = argv
     return guarded(args.run, args)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,26 @@ def load_plain(path: str | Path, map_location: str | torch.device = "cpu") -> An
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, pickle with disallowed globals, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint '{path}' cannot be loaded ({first})") from None
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, pickle with disallowed globals, text, random bytes, ...
+        raise CheckpointError(f"checkpoint '{path}' cannot be loaded: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line, without torch's advice to load it with
+    ``weights_only=False`` (which would run whatever code the file holds)."""
+    text = str(exc).strip()
+    if "Weights only load failed" in text:
+        found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+        what = found.group(1).strip() if found else "objects other than tensors and plain data"
+        return (f"it is not a file of tensors and plain data ({what}); it is damaged, or holds Python objects, "
+                "which this project never loads")
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, (KeyError, EOFError)) or "invalid load key" in first:
+        return f"it is not a PyTorch file ({type(exc).__name__}{': ' + first if first else ''})"
+    return first or type(exc).__name__
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -93,6 +93,10 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         state = load_checkpoint(path, self.device)
+        missing = [key for key in ("optimizer", "scheduler", "step") if key not in state]
+        if missing:
+            raise CheckpointError(f"checkpoint '{path}' holds weights but no training state ({', '.join(missing)}), "
+                                  f"so it cannot be resumed; start a run from its weights with --init-from {path}")
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -101,8 +105,9 @@ class Trainer:
                                   "with --init-from") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step, self.best_ap = int(state["step"]), float(state["best_ap"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best_ap = int(state["step"]), float(state.get("best_ap", -1.0))
         self.skipped = int(state.get("skipped_steps", 0))
         if "criterion" in state:
             self.criterion.load_state_dict(state["criterion"])

@@ -121,3 +121,11 @@ def test_export_without_its_extra_says_what_to_install(tiny_checkpoint, tmp_path
     assert code == 2 and not (tmp_path / "m.onnx").exists()
     assert capsys.readouterr().err.strip() == ("error: this needs the 'export' extra (onnxscript is not installed): "
                                                "pip install 'focaldet[export]'")
+
+
+def test_overrides_may_come_before_and_after_options():
+    argv = ["train", "solver.lr=0.1", "--resume", "loss.gamma=1", "--init-from", "w.pt", "model.head.norm=gn"]
+    args = build_parser(argv).parse_known_args(argv)[0]
+    assert args.resume and args.init_from == "w.pt"
+    with pytest.raises(SystemExit):
+        cli(["train", "solver.lr=0.1", "--bogus"])

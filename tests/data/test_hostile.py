@@ -4,6 +4,7 @@ clear line naming the file, and nothing is lost."""
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -108,3 +109,29 @@ def test_dangling_and_looping_links_are_listed_not_dropped(tmp_path):
     problems = {Path(p.file).name: p.kind for p in report.splits[0].problems}
     assert problems == {"dangling.jpg": "missing_image", "loop.jpg": "unreadable_image"}
     assert [im["file_name"] for im in prepared["train"]["images"]] == ["a.jpg"]
+
+
+def test_a_checkpoint_without_training_state_finetunes_but_does_not_resume(tiny_checkpoint, tmp_path, capsys):
+    """model + config only (as people share weights): --init-from works, --resume says why not."""
+    cfg, ckpt = tiny_checkpoint
+    run = [f"data.root={cfg.data.root}", "data.synthetic.num_train=8", "data.synthetic.num_val=4",
+           "data.synthetic.image_size=96", "data.synthetic.size_range=[16,40]", "data.synthetic.objects_per_image=[1,3]",
+           "data.synthetic.empty_fraction=0.0", *TINY_RUN, "solver.max_iters=1", "train.vis_images=0",
+           f"train.output_dir={tmp_path / 'run'}"]
+    (tmp_path / "run").mkdir()
+    shutil.copy(ckpt, tmp_path / "run" / "last.pt")
+    assert train.main([*run, "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: checkpoint '{tmp_path / 'run' / 'last.pt'}' holds weights but no training state (optimizer, "
+                   f"scheduler, step), so it cannot be resumed; start a run from its weights with --init-from "
+                   f"{tmp_path / 'run' / 'last.pt'}")
+    assert train.main([*run, "--init-from", str(ckpt), f"train.output_dir={tmp_path / 'fine'}"]) == 0
+
+
+@pytest.mark.parametrize("content", [b"hello world\n", bytes(range(256)) * 8, b"\x80\x04\x95" + b"\x00" * 40])
+def test_a_file_that_is_no_checkpoint_gets_no_advice_from_torch(tmp_path, capsys, content):
+    (tmp_path / "bad.pt").write_bytes(content)
+    assert cli(["eval", "--checkpoint", str(tmp_path / "bad.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: checkpoint '{tmp_path / 'bad.pt'}' cannot be loaded: it is not a")
+    assert "weights_only" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
