@@ -20,7 +20,7 @@ from torchvision.io import write_png
 
 from detector.cli.common import add_config, add_overrides
 from detector.core.config import load_config
-from detector.data.build import build_dataset, configured_splits, prepare_data
+from detector.data.build import build_dataset, configured_splits, prepare_data, require_training_images
 from detector.data.coco import export_coco
 from detector.evaluation.draw import ground_truth_grid
 
@@ -50,4 +50,5 @@ def run(args: argparse.Namespace) -> int:
             base = export_coco(part.coco, part.root, Path(args.to_coco) / f"{split}.json")
             print(f"COCO JSON: {Path(args.to_coco) / f'{split}.json'} (data.{split}_images={base})")
     report.raise_for(cfg.data.on_bad_image, out / "data_report.txt")  # a DataError: exit 1 (cli/common.py)
+    require_training_images(prepared, cfg.data.filter_empty)  # what training would stop on, too
     return 0

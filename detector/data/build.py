@@ -24,7 +24,7 @@ from detector.data.csv_format import csv_classes, csv_draft, read_class_file
 from detector.data.draft import Draft, finish
 from detector.data.images import ImageInfo, set_pixel_limit
 from detector.data.noise import corrupt, noise_active
-from detector.data.problems import DataReport
+from detector.data.problems import DataError, DataReport
 from detector.data.scan import scan_images
 from detector.data.split import load_or_make_split, split_draft
 from detector.data.synthetic import ensure_synthetic
@@ -42,6 +42,21 @@ class PreparedSplit:
     coco: dict[str, Any]
     root: Path
     source: str
+
+
+def require_training_images(prepared: dict[str, PreparedSplit], filter_empty: bool = False) -> None:
+    """``DataError`` when the training split has no usable image (with ``filter_empty``: none with a
+    box): what ``focaldet scan`` and training both stop on."""
+    part = prepared.get("train")
+    if part is None:
+        return
+    images = part.coco["images"]
+    if filter_empty:
+        annotated = {a["image_id"] for a in part.coco["annotations"]}
+        images = [im for im in images if im["id"] in annotated]
+    if not images:
+        raise DataError(f"the training split of {part.source} has no usable images"
+                        + (" with boxes (data.filter_empty=true)" if filter_empty else ""))
 
 
 def split_paths(cfg: DataConfig, split: str) -> tuple[Path, Path]:
@@ -156,18 +171,33 @@ def _drafts(cfg: Config, splits: tuple[str, ...], run_dir: Path | None) -> dict[
     return {s: parts[s] for s in splits}
 
 
+DUPLICATES_SHOWN = 5  # copies named in a duplicate group's line; data_report.json lists all
+
+
 def _duplicates(drafts: dict[str, Draft], infos: dict[Path, ImageInfo]) -> None:
-    """Report every image whose bytes equal another's, in any split."""
-    by_digest: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    """One problem per group of images with the same bytes, in each split the group touches: linear
+    in the number of files however many copies there are (a dataset oversampled by copying files
+    has groups of thousands). The line names a few copies, ``Problem.files`` all of them."""
+    groups: dict[str, dict[tuple[str, Path], None]] = defaultdict(dict)
     for name, draft in drafts.items():
         for image in draft.images:
             path = draft.path(image)
             if infos[path].digest and infos[path].usable:
-                by_digest[infos[path].digest].append((name, path))
-    for group in by_digest.values():
-        for name, path in group if len(group) > 1 else []:
-            others = ", ".join(f"{n}:{p}" for n, p in group if p != path)
-            drafts[name].report.add("duplicate_file", path, f"same bytes as {others}")
+                groups[infos[path].digest][(name, path)] = None
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        listed = tuple(f"{name}:{path}" for name, path in members)
+        shown = ", ".join(listed[:DUPLICATES_SHOWN])
+        if len(listed) > DUPLICATES_SHOWN:
+            shown += f", and {len(listed) - DUPLICATES_SHOWN} more (data_report.json lists them all)"
+        splits = list(dict.fromkeys(name for name, _ in members))
+        files = {path for _, path in members}
+        what = (f"the same file is in {' and '.join(splits)}" if len(files) == 1
+                else f"{len(files)} files with the same bytes")
+        for split in splits:
+            first = next(path for name, path in members if name == split)
+            drafts[split].report.add("duplicate_file", first, f"{what}: {shown}", listed)
 
 
 def configured_splits(cfg: DataConfig) -> tuple[str, ...]:

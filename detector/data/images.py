@@ -55,10 +55,13 @@ def _open(path: Path) -> Image.Image:
 
 
 def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation 1..8; a missing, broken or out-of-range value (0, 65537, ...) is 1, as
+    viewers and ``ImageOps.exif_transpose`` treat it: nothing is turned."""
     try:
-        return int(im.getexif().get(ORIENTATION_TAG, 1))
+        value = int(im.getexif().get(ORIENTATION_TAG, 1))
     except (ValueError, TypeError, OSError, SyntaxError):  # a broken EXIF block is no orientation
         return 1
+    return value if 1 <= value <= 8 else 1
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

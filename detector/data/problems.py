@@ -31,6 +31,7 @@ class Problem:
     kind: str  # a key of KINDS
     file: str  # the file it is about (an image, an annotation file)
     detail: str = ""  # row or field and value, or the decoder's message
+    files: tuple[str, ...] = ()  # every file of a group (duplicate_file), where the detail shows a few
 
 
 KINDS: dict[str, tuple[str, str]] = {  # kind -> (severity, what happens)
@@ -48,7 +49,8 @@ KINDS: dict[str, tuple[str, str]] = {  # kind -> (severity, what happens)
     "degenerate_box": ("warning", "zero width or height inside the image: dropped"),
     "outside_box": ("warning", "reaches outside the image: clipped to it"),
     "skipped_class": ("warning", "an object of a class not in data.class_names: skipped"),
-    "duplicate_file": ("warning", "the same bytes as another image: both used (across splits, val leaks into train)"),
+    "duplicate_file": ("warning", "a group of images with the same bytes (or one file in two splits): all used "
+                                  "(across splits, val leaks into train); one line per group"),
     "unannotated_image": ("info", "an image file no annotation names: not used"),
     "stray_text_file": ("info", "a .txt in a label folder that is no image's labels (e.g. classes.txt): ignored"),
 }
@@ -67,10 +69,10 @@ class SplitReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was done to the split on purpose (data.noise)
 
-    def add(self, kind: str, file: str | Path, detail: str = "") -> None:
+    def add(self, kind: str, file: str | Path, detail: str = "", files: tuple[str, ...] = ()) -> None:
         if kind not in KINDS:
             raise KeyError(f"unknown problem kind '{kind}'")
-        self.problems.append(Problem(kind, str(file), detail))
+        self.problems.append(Problem(kind, str(file), detail, files))
 
     def counts(self) -> Counter:
         return Counter(p.kind for p in self.problems)

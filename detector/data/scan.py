@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+from tqdm import tqdm
+
 from detector.data.images import ImageInfo, check_image
 
 CACHE_VERSION = 2
@@ -76,6 +78,9 @@ class _FolderCache:
         os.replace(tmp, self.file)  # atomic: a crash never leaves half a cache
 
 
+PROGRESS_FROM = 300  # images to decode from which the scan shows a progress bar
+
+
 def scan_images(paths: list[Path], cache: str = "", threads: int | None = None) -> tuple[dict[Path, ImageInfo], int]:
     """``ImageInfo`` of every path (decoded, or from the cache) and how many were decoded now."""
     root = cache_dir(cache)
@@ -97,7 +102,9 @@ def scan_images(paths: list[Path], cache: str = "", threads: int | None = None) 
                 infos[path] = cached
     # PIL releases the GIL while decoding, so threads use every core without pickling anything
     with ThreadPoolExecutor(threads or min(8, 2 * (os.cpu_count() or 1))) as pool:
-        for (folder_cache, path, stamp), info in zip(todo, pool.map(lambda t: check_image(t[1]), todo)):
+        checked = tqdm(pool.map(lambda t: check_image(t[1]), todo), total=len(todo), desc="scan", unit="img",
+                       disable=len(todo) < PROGRESS_FROM, leave=False, dynamic_ncols=True)
+        for (folder_cache, path, stamp), info in zip(todo, checked):
             infos[path] = info
             folder_cache.put(path.name, stamp, info)
     for folder_cache in caches:

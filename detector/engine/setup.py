@@ -11,8 +11,9 @@ from detector.core.boxes import BoxCoder
 from detector.core.config import Config
 from detector.core.device import amp_dtype, resolve_amp, resolve_device, seed_everything
 from detector.core.distributed import current, main_first
-from detector.data.build import build_dataset, prepare_data
+from detector.data.build import build_dataset, prepare_data, require_training_images
 from detector.data.coco import CocoDetection
+from detector.data.problems import DataError
 from detector.engine.run_files import RunFiles
 from detector.engine.schedule import build_optimizer, build_scheduler
 from detector.engine.trainer import Trainer
@@ -80,9 +81,11 @@ def build_datasets(cfg: Config, run_dir: Path, main: bool) -> tuple[CocoDetectio
     report.raise_for(cfg.data.on_bad_image, report_file)
     if main:
         print(report.summary() + f"\n(every problem: {report_file})")
+    require_training_images(prepared, cfg.data.filter_empty)
     train_set, val_set = (build_dataset(cfg, s, prepared=prepared[s]) for s in ("train", "val"))
-    if len(train_set) == 0:
-        raise ValueError(f"the training split of {train_set.source} has no images")
+    if len(train_set) == 0:  # every box dropped as degenerate under data.filter_empty
+        raise DataError(f"the training split of {train_set.source} has no images with usable boxes "
+                        "(data.filter_empty=true)")
     warning = coverage_warning(train_set, cfg.augment, cfg.model.anchors, cfg.matcher)
     if warning:
         print(warning)

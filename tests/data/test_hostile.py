@@ -135,3 +135,64 @@ def test_a_file_that_is_no_checkpoint_gets_no_advice_from_torch(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith(f"error: checkpoint '{tmp_path / 'bad.pt'}' cannot be loaded: it is not a")
     assert "weights_only" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_duplicate_groups_are_one_line_each_and_name_the_other_split(tmp_path, capsys):
+    """300 copies of one photo are one line per split, not 300 x 299 pairs; train == val (coco128's
+    setup) names the split instead of an empty 'same bytes as '."""
+    copies = 300
+    ann = write_coco(tmp_path, [(f"{i}.png", (32, 24)) for i in range(copies)],
+                     [{"image_id": i + 1, "category_id": 1, "bbox": [2, 2, 10, 10]} for i in range(copies)],
+                     [{"id": 1, "name": "thing"}])
+    cfg = load_config(None, ["augment.image_size=64", "data.dataset=coco", f"data.train_images={tmp_path / 'images'}",
+                             f"data.train_annotations={ann}", f"data.val_images={tmp_path / 'images'}",
+                             f"data.val_annotations={ann}", f"data.scan_cache={tmp_path / 'cache'}"])
+    _, report = prepare(cfg, ("train", "val"))
+    assert "scan:   0%| " in capsys.readouterr().err  # a progress bar (of 300) from PROGRESS_FROM images to decode on
+    for split in report.splits:
+        [group] = [p for p in split.problems if p.kind == "duplicate_file"]
+        assert len(group.files) == 2 * copies  # every copy in both splits, in the JSON
+        assert group.detail.startswith(f"{copies} files with the same bytes: train:")
+        assert group.detail.endswith(f"and {2 * copies - 5} more (data_report.json lists them all)")
+    single = write_coco(tmp_path / "one", [("a.png", (32, 24))], [{"image_id": 1, "category_id": 1, "bbox": [2, 2, 9, 9]}],
+                        [{"id": 1, "name": "thing"}])
+    images = tmp_path / "one" / "images"
+    cfg = load_config(None, ["augment.image_size=64", "data.dataset=coco", f"data.train_images={images}",
+                             f"data.train_annotations={single}", f"data.val_images={images}", f"data.val_annotations={single}"])
+    _, report = prepare(cfg, ("train", "val"))
+    details = [p.detail for s in report.splits for p in s.problems]
+    assert details == [f"the same file is in train and val: train:{images / 'a.png'}, val:{images / 'a.png'}"] * 2
+
+
+@pytest.mark.parametrize("value", [0, 9, 65535])  # 65537 needs a LONG tag PIL will not write; the same branch
+def test_an_out_of_range_exif_orientation_turns_nothing(tmp_path, value):
+    exif = Image.Exif()
+    exif[0x0112] = value
+    pixels = np.random.default_rng(0).integers(0, 255, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png", exif=exif)
+    info = check_image(tmp_path / "photo.png")
+    assert info.status == "ok" and info.orientation == 1 and (info.width, info.height) == (40, 24)
+    assert np.array_equal(load_rgb(tmp_path / "photo.png"), pixels)
+
+
+@pytest.mark.parametrize("fmt", ["coco", "csv", "yolo"])
+def test_scan_and_train_agree_on_an_empty_dataset(tmp_path, capsys, fmt):
+    (tmp_path / "images").mkdir()
+    if fmt == "coco":
+        (tmp_path / "ann.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+        args = ["data.dataset=coco", *(f"data.{s}_images={tmp_path / 'images'}" for s in ("train", "val")),
+                *(f"data.{s}_annotations={tmp_path / 'ann.json'}" for s in ("train", "val"))]
+    elif fmt == "csv":
+        (tmp_path / "train.csv").write_text("")
+        args = ["data.dataset=csv", *(f"data.{s}_annotations={tmp_path / 'train.csv'}" for s in ("train", "val")),
+                "data.class_names=[a]"]
+    else:
+        (tmp_path / "labels").mkdir()
+        args = ["data.dataset=yolo", *(f"data.{s}_images={tmp_path / 'images'}" for s in ("train", "val")),
+                "data.class_names=[a]"]
+    scan_code = cli(["scan", *args, "--output", str(tmp_path / "scan"), "--grid", "0"])
+    scan_err = capsys.readouterr().err
+    train_code = train.main([*args, *TINY_RUN, f"train.output_dir={tmp_path / 'run'}"])
+    train_err = capsys.readouterr().err
+    assert scan_code == train_code == 1, (scan_err, train_err)
+    assert scan_err.startswith("error:") and train_err.startswith("error:") and "Traceback" not in scan_err + train_err

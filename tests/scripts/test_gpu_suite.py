@@ -4,13 +4,19 @@ GPU appears: its CUDA tests skip cleanly and every benchmark writes parseable JS
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_suite_smoke_on_cpu(tmp_path):
-    env = {**os.environ, "DEVICE": "cpu", "SMOKE": "1", "OUT": str(tmp_path), "AMP": "none"}
+    # this interpreter, not whichever `python` is first on PATH (here one that only fails)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").write_text("#!/bin/sh\necho 'the wrong python' >&2\nexit 3\n")
+    (tmp_path / "bin" / "python").chmod(0o755)
+    env = {**os.environ, "DEVICE": "cpu", "SMOKE": "1", "OUT": str(tmp_path), "AMP": "none", "PYTHON": sys.executable,
+           "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(["bash", "benchmarks/gpu.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
