@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from detector.core.boxes import xywh_to_xyxy
 from detector.core.io import read_json
 from detector.data.draft import Draft
-from detector.data.files import base_name, image_files
+from detector.data.files import base_name, image_files, resolved
 from detector.data.images import load_rgb
 from detector.data.problems import DataError
 
@@ -56,10 +56,10 @@ def coco_draft(image_dir: Path, ann_file: Path) -> Draft:
             draft.report.add("bad_annotation", where, f"bbox {bbox!r:.60}; expected [x, y, width, height] numbers")
         else:
             draft.annotations.append({**ann, "where": where})
-    listed = {(image_dir / im["file_name"]).resolve() for im in draft.images}
+    listed = {resolved(image_dir / im["file_name"]) for im in draft.images}
     if image_dir.is_dir():
         for path in image_files(image_dir):
-            if path.resolve() not in listed:
+            if resolved(path) not in listed:
                 draft.report.add("unannotated_image", path, f"not in {ann_file.name}")
     return draft
 
@@ -133,7 +133,7 @@ def coco_from_dict(dataset: dict[str, Any], source: str = "COCO data") -> COCO:
 def export_coco(coco: dict[str, Any], root: Path, out: Path) -> Path:
     """Write ``coco`` (a prepared split) to ``out`` as COCO JSON with ``file_name`` relative to the
     deepest folder holding all its images; returns that folder (the ``images`` path to use)."""
-    paths = [(root / im["file_name"]).resolve() for im in coco["images"]]
+    paths = [resolved(root / im["file_name"]) for im in coco["images"]]
     base = Path(os.path.commonpath([p.parent for p in paths])) if paths else root.resolve()
     images = [{**im, "file_name": str(p.relative_to(base))} for im, p in zip(coco["images"], paths)]
     info = {**coco.get("info", {}), "images_root": str(base)} if isinstance(coco.get("info", {}), dict) else coco["info"]

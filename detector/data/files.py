@@ -51,6 +51,15 @@ def image_files(folder: Path, recursive: bool = True) -> list[Path]:
     return sorted(p for p in found if _file_or_link(p) and is_image_file(p))
 
 
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when a link loops (resolve raises then): the file is
+    still compared, found missing or unreadable by the scan, and listed, never a crash."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
+
+
 def base_name(name: str) -> str:
     """The last part of a path written on any system (LabelImg stores Windows paths too)."""
     return name.replace("\\", "/").rsplit("/", 1)[-1]

@@ -29,7 +29,7 @@ from defusedxml import DefusedXmlException, ElementTree  # no entity expansion, 
 
 from detector.core.boxes import xyxy_to_xywh
 from detector.data.draft import Draft
-from detector.data.files import FolderIndex, base_name, image_files
+from detector.data.files import FolderIndex, base_name, image_files, resolved
 
 __all__ = ["VocFile", "VocObject", "VocSet", "parse_voc_xml", "read_voc_folder",
            "read_voc_sets", "voc_draft", "voc_classes"]
@@ -170,9 +170,9 @@ def read_voc_folder(annotations: Path, images: Path | None) -> tuple[list[VocFil
     for xml in xmls:
         folders = [images / xml.parent.relative_to(annotations), images] if images else [xml.parent]
         files.append(_read(xml, folders, index))
-    used = {f.image.resolve() for f in files}
+    used = {resolved(f.image) for f in files}
     candidates = image_files(images) if images else sorted({p for x in xmls for p in image_files(x.parent, False)})
-    return files, [p for p in candidates if p.resolve() not in used]
+    return files, [p for p in candidates if resolved(p) not in used]
 
 
 def voc_classes(files: list[VocFile]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from detector.core.io import read_yaml_mapping
 from detector.data.draft import Draft
-from detector.data.files import image_files
+from detector.data.files import image_files, resolved
 from detector.data.images import is_image_file
 
 NORMALISED_SLACK = 0.01  # rounding: coordinates a little outside 0..1 are clipped, not errors
@@ -73,7 +73,7 @@ def split_sources(data: dict[str, Any], split: str, yaml_path: Path) -> list[Pat
         if not path.exists():
             raise FileNotFoundError(f"YOLO data file '{yaml_path}': {split} '{item}' not found "
                                     f"(looked for '{path}', relative to path '{data['root']}')")
-        out.append(path.resolve())
+        out.append(resolved(path))
     return out
 
 
@@ -89,7 +89,7 @@ def list_images(sources: list[Path]) -> list[Path]:
             if line:
                 p = Path(line)
                 images.append(p if p.is_absolute() else (source.parent / p))
-    return list(dict.fromkeys(p.resolve() if p.exists() else p for p in images))
+    return list(dict.fromkeys(resolved(p) if p.exists() else p for p in images))
 
 
 def label_path(image: Path) -> Path:
