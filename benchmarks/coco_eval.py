@@ -18,7 +18,6 @@ import json
 import numpy as np
 from pycocotools.coco import COCO
 
-
 from benchmarks.setups import median_times
 from detector.evaluation.coco_eval import STAT_KEYS, coco_evaluate
 

@@ -15,11 +15,10 @@ import json
 
 import torch
 
-
 from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config
 from benchmarks.train_step import autocast
-from detector.core.device import machine
 from detector.core.boxes import BoxCoder
+from detector.core.device import machine
 from detector.inference.postprocess import PostProcessor
 
 

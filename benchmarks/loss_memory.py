@@ -69,8 +69,8 @@ def ours(args) -> callable:
 
 
 def torchvision(args) -> callable:
-    from torchvision.models.detection.retinanet import RetinaNetHead
     from torchvision.models.detection import _utils as det_utils
+    from torchvision.models.detection.retinanet import RetinaNetHead
     anchors, _, gt, labels, logits, deltas = inputs(args.size, args.classes, args.boxes, args.images)
     head = RetinaNetHead(16, 9, args.classes)
     matcher = det_utils.Matcher(0.5, 0.4, allow_low_quality_matches=True)
@@ -121,8 +121,9 @@ def main() -> None:
     anchors = len(inputs(args.size, 1, 1)[0])
     print(json.dumps({"benchmark": "loss_memory", "images": args.images, "anchors": anchors, "classes": args.classes,
                       "machine": machine(), **out,
-                      "memory_ours_over_torchvision": round(out["ours"]["peak_mib_above_inputs"]
-                                                            / max(out["torchvision"]["peak_mib_above_inputs"], 1e-9), 3),
+                      "memory_ours_over_torchvision": round(
+                          out["ours"]["peak_mib_above_inputs"] / max(out["torchvision"]["peak_mib_above_inputs"], 1e-9),
+                          3),
                       "time_ours_over_torchvision": round(out["ours"]["median_s"] / out["torchvision"]["median_s"], 3)},
                      indent=1))
 

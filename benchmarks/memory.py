@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-
 from benchmarks.setups import SETUPS, random_batch, setup_config
 from benchmarks.train_step import ours_step, torchvision_step
 
@@ -64,7 +63,8 @@ def main() -> None:
         return
     peaks = {}
     for who in ("ours", "torchvision"):
-        cmd = [sys.executable, "-m", "benchmarks.memory", "--worker", who, "--setup", args.setup, "--steps", str(args.steps),
+        cmd = [sys.executable, "-m", "benchmarks.memory", "--worker", who, "--setup", args.setup,
+               "--steps", str(args.steps),
                "--amp", args.amp, "--device", args.device] + (["--channels-last"] if args.channels_last else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
         peaks[who] = float(out.strip().splitlines()[-1])

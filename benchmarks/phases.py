@@ -20,11 +20,10 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-
 from benchmarks.setups import SETUPS, build_ours, random_batch, setup_config
 from detector.core.boxes import BoxCoder
-from detector.losses.criterion import build_criterion
 from detector.inference.postprocess import build_postprocessor
+from detector.losses.criterion import build_criterion
 
 
 class Clock:

@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from detector.core.config import Config, load_config
 from detector.core.device import machine
 from detector.data.build import configured_splits, prepare_data

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import torch
 
+import torch
 
 from benchmarks.setups import SETUPS, build_ours, build_torchvision, median_times, random_batch, setup_config
 from detector.core.device import machine
@@ -109,7 +109,8 @@ def main() -> None:
     result = {
         "benchmark": "train_step", "setup": args.setup, "device": str(device), "machine": machine(),
         "backbone": cfg.model.backbone.name, "image_size": cfg.augment.image_size,
-        "batch": cfg.train.batch_size, "ours_amp": args.amp, "ours_channels_last": args.channels_last, "ours_compile": args.compile,
+        "batch": cfg.train.batch_size, "ours_amp": args.amp, "ours_channels_last": args.channels_last,
+        "ours_compile": args.compile,
         "optimizer": cfg.solver.optimizer,
         "images_per_s": {n: round(v, 2) for n, v in ips.items()},
         "ratio_vs_torchvision_fp32": round(ips["ours"] / ips["torchvision_fp32"], 3),

@@ -32,8 +32,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
 )
 
-_API = ("Evaluation", "Prediction", "Predictor", "TrainResult", "detection_records", "evaluate", "load", "train")
-__all__ = ["LAYERS", *_API]
+__all__ = ["LAYERS", "Evaluation", "Prediction", "Predictor", "TrainResult", "detection_records", "evaluate", "load",
+           "train"]
+_API = frozenset(__all__) - {"LAYERS"}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,13 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from detector.core.config import Config, ModelConfig, load_config
 from detector.core.checkpoint import save_checkpoint
+from detector.core.config import Config, ModelConfig, load_config
 from detector.data.build import prepare_data
+from detector.data.problems import DataReport
 from detector.data.synthetic import ensure_synthetic
 from detector.model.retinanet import build_model
-from detector.data.problems import DataReport
-
 
 # the tiny model and run every training test uses, on 96 px images (any dataset)
 TINY_RUN = ["augment.image_size=96", "model.backbone.name=resnet18", "model.fpn_channels=32",

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +22,8 @@ from pycocotools.cocoeval import COCOeval
 from torch import nn
 
 from detector.core.boxes import BACKGROUND, Matcher
-from detector.losses.criterion import match_labels
 from detector.evaluation.coco_eval import load_results
+from detector.losses.criterion import match_labels
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0)
 
@@ -101,14 +102,15 @@ def calibration(coco_gt: COCO, detections: list[dict[str, Any]], bins: int = 10,
     ev.params.maxDets = [max(Counter(d["image_id"] for d in detections).values())]  # every detection
     with contextlib.redirect_stdout(io.StringIO()):
         ev.evaluate()
-    scores, correct = [], []
+    score_list: list[float] = []
+    correct_list: list[bool] = []
     for e in ev.evalImgs:
         if e is None:
             continue
         keep = ~np.asarray(e["dtIgnore"][0], dtype=bool)
-        scores += list(np.asarray(e["dtScores"])[keep])
-        correct += list((np.asarray(e["dtMatches"][0]) > 0)[keep])
-    scores, correct = np.asarray(scores), np.asarray(correct, dtype=float)
+        score_list += list(np.asarray(e["dtScores"])[keep])
+        correct_list += list((np.asarray(e["dtMatches"][0]) > 0)[keep])
+    scores, correct = np.asarray(score_list), np.asarray(correct_list, dtype=float)
     edges = np.linspace(0, 1, bins + 1)
     rows, ece = [], 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):

@@ -21,14 +21,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from detector.core.boxes import BACKGROUND, IGNORE, Matcher, build_matcher
 from detector.core.config import Config, NoiseConfig
+from detector.core.structures import Targets
 from detector.data.build import PreparedSplit, build_dataset, build_loader, prepare_data
 from detector.data.coco import CocoDetection
 from detector.data.noise import corrupt
@@ -62,7 +64,7 @@ def split_with_missed_boxes(cfg: Config) -> tuple[CocoDetection, int]:
     return build_dataset(eval_cfg, "train", train_transforms=False, prepared=prepared), len(categories)
 
 
-def anchor_groups(matcher: Matcher, anchors: Tensor, targets: dict[str, Tensor], num_classes: int
+def anchor_groups(matcher: Matcher, anchors: Tensor, targets: Targets, num_classes: int
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Split a batch's padded ``targets`` (labels >= ``num_classes``: a left-out box) into the
     boxes trained with and the ones left out, and match ``anchors`` (A, 4) to both.
@@ -71,8 +73,9 @@ def anchor_groups(matcher: Matcher, anchors: Tensor, targets: dict[str, Tensor],
     class of a positive, -1 elsewhere; missed (N, A) bool; missed_labels (N, A): the left-out
     box's class where missed)."""
     lost = targets["labels"] >= num_classes
-    kept_targets = {**targets, "valid": targets["valid"] & ~lost}
-    lost_targets = {**targets, "valid": targets["valid"] & lost, "labels": targets["labels"] - num_classes}
+    kept_targets = cast(Targets, {**targets, "valid": targets["valid"] & ~lost})
+    lost_targets = cast(Targets, {**targets, "valid": targets["valid"] & lost,
+                                  "labels": targets["labels"] - num_classes})
     matches, labels = match_labels(matcher, anchors, kept_targets)
     lost_matches, lost_labels = match_labels(matcher, anchors, lost_targets)
     missed = (matches == BACKGROUND) & (lost_matches >= 0)
@@ -94,8 +97,8 @@ def missed_box_statistics(model: nn.Module, classification: Any, matcher: Matche
         with torch.no_grad():
             preds = model(images.to(device))
         anchors = preds["anchors"].cpu()
-        targets = {k: v.cpu() for k, v in targets.items()}
-        matches, labels, missed, missed_labels = anchor_groups(matcher, anchors, targets, num_classes)
+        on_cpu = cast(Targets, {k: v.cpu() for k, v in targets.items()})
+        matches, labels, missed, missed_labels = anchor_groups(matcher, anchors, on_cpu, num_classes)
         logits = preds["cls_logits"].detach().float().cpu().requires_grad_()  # (N, A, K)
         with torch.enable_grad():
             positive = matches >= 0

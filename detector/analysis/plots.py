@@ -41,7 +41,8 @@ def plot_reliability(cal: dict[str, Any], path: str | Path, title: str = "") -> 
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
     ax.bar([(b["lo"] + b["hi"]) / 2 for b in bins], [b["precision"] for b in bins],
            width=[b["hi"] - b["lo"] for b in bins], alpha=0.6, edgecolor="k", label="precision in bin")
-    ax.plot([b["score"] for b in bins], [b["precision"] for b in bins], "o-", color="C3", label="(mean score, precision)")
+    ax.plot([b["score"] for b in bins], [b["precision"] for b in bins], "o-", color="C3",
+            label="(mean score, precision)")
     ax.set_xlabel("detection score")
     ax.set_ylabel("fraction correct (IoU >= 0.5)")
     ax.set_title(f"{title} ECE {cal['ece']:.3f}")

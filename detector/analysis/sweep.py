@@ -18,6 +18,7 @@ import statistics
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
@@ -105,11 +106,11 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def aggregate(runs: list[Run], axes: dict[str, list[str]], study_dir: Path) -> list[dict]:
     """One row per cell: the grid values, runs finished / failed, and mean/std of TABLE_KEYS."""
     rows = []
-    for cell, group in itertools.groupby(runs, key=lambda r: r.cell):
-        group = list(group)
+    for cell, grouped in itertools.groupby(runs, key=lambda r: r.cell):
+        group = list(grouped)
         metrics = [json.loads((r.folder / "metrics.json").read_text()) for r in group if r.done]
         failed = [r for r in group if (r.folder / "FAILED").is_file()]
-        row = {k: v for k, v in group[0].assignment}
+        row: dict[str, Any] = {k: v for k, v in group[0].assignment}
         row.update({"cell": cell, "runs": len(metrics), "failed": len(failed),
                     "folder": str(Path(group[0].folder.parent).relative_to(study_dir))})
         for key in TABLE_KEYS:

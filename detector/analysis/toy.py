@@ -144,7 +144,7 @@ def run_seed(setting: ToySetting, seed: int, losses: list[str]) -> tuple[list[di
     rows, models = [], {}
     for name in losses:
         alpha, gamma = TOY_LOSSES[name]
-        alpha = inverse_frequency_alpha(train[1]) if alpha == "inverse" else alpha
+        alpha = inverse_frequency_alpha(train[1]) if alpha == "inverse" else float(alpha)
         models[name] = train_toy(*train, alpha, gamma, setting, seed)
         rows.append({"rare_fraction": setting.rare_fraction, "loss": name, "alpha": alpha, "gamma": gamma,
                      "seed": seed, **evaluate_toy(models[name], val, test)})

@@ -21,8 +21,14 @@ from torchvision.io import write_png
 from detector.cli.common import add_config, add_overrides
 from detector.core.config import load_config
 from detector.data.build import build_dataset
-from detector.evaluation.coverage import anchor_override, dataset_boxes, draw_coverage, format_coverage, measure, suggest
-
+from detector.evaluation.coverage import (
+    anchor_override,
+    dataset_boxes,
+    draw_coverage,
+    format_coverage,
+    measure,
+    suggest,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

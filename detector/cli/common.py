@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 from detector.core.checkpoint import CheckpointError
 from detector.core.config import DEFAULT_CONFIG, ConfigError

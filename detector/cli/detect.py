@@ -22,9 +22,9 @@ from torchvision.io import write_png
 
 from detector.api.predictor import Prediction, Predictor, detection_records, load
 from detector.cli.common import add_config, add_overrides
+from detector.core.structures import Detections
 from detector.data.image_files import image_paths
 from detector.evaluation.draw import draw_file
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def draw(model: Predictor, file: Path, p: Prediction, min_score: float, min_size
     """``file`` with ``p`` drawn in the class colours (labels as indices of ``class_names``)."""
     index = {c: j for j, c in enumerate(model.category_ids)}
     labels = torch.tensor([index[c] for c in p["labels"].tolist()], dtype=torch.int64)
-    return draw_file(file, {"boxes": p["boxes"], "scores": p["scores"], "labels": labels},
+    return draw_file(file, Detections(boxes=p["boxes"], scores=p["scores"], labels=labels),
                      model.class_names, min_score, min_size)
 
 

@@ -29,7 +29,6 @@ from detector.evaluation.evaluator import score_results
 from detector.evaluation.scores import format_report, score_report
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="checkpoint to evaluate (last.pt or best.pt)")
     parser.add_argument("--weights", help="a weights file (torchvision's RetinaNet state_dict, or a checkpoint) "

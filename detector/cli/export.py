@@ -22,7 +22,6 @@ from detector.inference.detector import load_detector
 from detector.inference.export import compare_with_torch, export_onnx, export_program
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--output", required=True, help="file to write (.onnx or .pt2)")

@@ -25,7 +25,6 @@ from detector.data.coco import export_coco
 from detector.evaluation.draw import ground_truth_grid
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument("--output", help="folder for the report and pictures (default: runs/<name>/scan)")

@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once (CPU threads are split)")
     parser.add_argument("--table-only", action="store_true", help="only tabulate finished runs")
-    parser.add_argument("--publish", metavar="DIR", help="copy the tables and each run's metrics.json, config.yaml "
-                                                          "and train_log.jsonl to DIR (small files to commit; no checkpoints)")
+    parser.add_argument("--publish", metavar="DIR",
+                        help="copy the tables and each run's metrics.json, config.yaml and train_log.jsonl to DIR "
+                             "(small files to commit; no checkpoints)")
     add_overrides(parser, "key=v1,v2,... (a grid axis) or key=value (fixed)")
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from detector.cli.common import require_extra
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--ratios", default="0.1,0.01", help="rare-class fractions (0.1 = 90:10)")

@@ -16,7 +16,6 @@ from detector.api.runs import train
 from detector.cli.common import add_config, add_overrides
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument("--resume", action="store_true", help="continue from <run dir>/last.pt")

@@ -9,7 +9,7 @@ that one IoU call and one argmax match every anchor of every image.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

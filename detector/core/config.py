@@ -448,5 +448,6 @@ def save_yaml(cfg: Config, path: str | Path) -> None:
 
 
 __all__ = [
-    "DEFAULT_CONFIG", "Config", "ConfigError", "apply_overrides", "load_config", "from_dict", "parse_override", "save_yaml", "validate",
+    "DEFAULT_CONFIG", "Config", "ConfigError", "apply_overrides", "from_dict", "load_config", "parse_override",
+    "save_yaml", "validate",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -48,12 +49,15 @@ def machine() -> dict[str, object]:
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")  # CPUs without them emulate bf16, about 16x slower than fp32
 
 
-def resolve_amp(amp: str, device: torch.device) -> tuple[str, str]:
+Precision = Literal["none", "bf16", "fp16"]
+
+
+def resolve_amp(amp: str, device: torch.device) -> tuple[Precision, str]:
     """(none | bf16 | fp16, why) for a precision setting; ``auto`` is the fastest this device runs
     well: bf16 on CUDA devices that support it, else fp16 (with a GradScaler); bf16 on CPUs with
     native bf16 (AVX512-BF16 or AMX), else fp32."""
     if amp != "auto":
-        return amp, "set in the config"
+        return cast(Precision, amp), "set in the config"
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
             return "bf16", f"{torch.cuda.get_device_name(device)} supports bf16"

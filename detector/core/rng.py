@@ -15,7 +15,7 @@ def get_rng_state() -> dict[str, Any]:
     version, internal, gauss_next = random.getstate()
     return {
         "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+        "numpy": {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

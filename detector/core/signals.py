@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
+from typing import Any
 
 
 class TrainingInterrupted(RuntimeError):
@@ -18,12 +19,12 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.requested: str | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # what signal.signal returned: a handler, SIG_DFL or SIG_IGN
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = signal.Signals(signum).name
 
-    def __enter__(self) -> "StopFlag":
+    def __enter__(self) -> StopFlag:
         for sig in self.SIGNALS:
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)

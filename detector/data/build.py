@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, cast
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from detector.core.structures import Sample, Targets
 from detector.core.config import Config, DataConfig
+from detector.core.structures import Sample, Targets
 from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
 from detector.data.csv_format import csv_classes, csv_draft, read_class_file
 from detector.data.draft import Draft, finish
@@ -132,9 +133,9 @@ def class_names_of(cfg: DataConfig, split: str = "", found: Callable[[], list[st
 def read_draft(cfg: DataConfig, split: str) -> Draft:
     """The annotations of ``split`` as configured, not yet checked against the images."""
     if not _configured(cfg, split):
+        coco = f"data.{split}_images and data.{split}_annotations (no {split_paths(cfg, split)[1]})"
         hint = {"voc": f"data.{split}_annotations or data.{split}_sets", "yolo": f"data.{split}_images",
-                "csv": f"data.{split}_annotations",
-                "coco": f"data.{split}_images and data.{split}_annotations (no {split_paths(cfg, split)[1]})"}[cfg.dataset]
+                "csv": f"data.{split}_annotations", "coco": coco}[cfg.dataset]
         raise ValueError(f"no {split} split: set {hint}, or data.val_fraction=0.2 to hold out training images")
     if cfg.dataset in ("synthetic", "coco"):
         images, annotations = split_paths(cfg, split)
@@ -146,11 +147,11 @@ def read_draft(cfg: DataConfig, split: str) -> Draft:
     if cfg.dataset == "csv":
         path = Path(getattr(cfg, f"{split}_annotations"))
         return csv_draft(path, class_names_of(cfg, split, lambda: csv_classes(path)), f"CSV file '{path}'")
-    images, own, source, root = _yolo_images(cfg, split)
+    yolo_images, own, source, root = _yolo_images(cfg, split)
     if own and cfg.class_names and cfg.class_names != own and cfg.yolo_yaml:
         raise ValueError(f"data.class_names {cfg.class_names} differ from the names in '{cfg.yolo_yaml}' {own}; "
                          "leave data.class_names empty to use the YAML's")
-    return yolo_draft(images, class_names_of(cfg, split, lambda: own), source, root)
+    return yolo_draft(yolo_images, class_names_of(cfg, split, lambda: own), source, root)
 
 
 def _drafts(cfg: Config, splits: tuple[str, ...], run_dir: Path | None) -> dict[str, Draft]:
@@ -290,7 +291,7 @@ def shard_order(order: list[int], batch_size: int, rank: int, world: int, drop_l
 def build_loader(dataset: Dataset, batch_size: int, num_workers: int, rank: int = 0, world: int = 1) -> DataLoader:
     """One pass over ``dataset`` in order (evaluation, inference); with ``world`` > 1, rank
     ``rank``'s round-robin share (``shard_order``)."""
-    order = shard_order(list(range(len(dataset))), batch_size, rank, world, drop_last=False)
+    order = shard_order(list(range(len(cast(Sized, dataset)))), batch_size, rank, world, drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers, collate_fn=collate,
                       pin_memory=torch.cuda.is_available())
 
@@ -324,7 +325,7 @@ def build_train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed
     of which each of ``world`` processes loads ``batch_size // world``. Pinned memory on CUDA
     machines, so the trainer's non-blocking copies overlap the step."""
     return DataLoader(dataset, batch_size=batch_size // world, num_workers=num_workers, collate_fn=collate,
-                      sampler=TrainingOrder(len(dataset), batch_size, seed, start, rank, world),
+                      sampler=TrainingOrder(len(cast(Sized, dataset)), batch_size, seed, start, rank, world),
                       pin_memory=torch.cuda.is_available(), prefetch_factor=prefetch_factor if num_workers else None,
                       # the workers' base seed from a private generator: loaders never consume the global RNG
                       generator=torch.Generator().manual_seed(seed))

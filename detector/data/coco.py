@@ -7,8 +7,9 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -136,7 +137,8 @@ def export_coco(coco: dict[str, Any], root: Path, out: Path) -> Path:
     paths = [resolved(root / im["file_name"]) for im in coco["images"]]
     base = Path(os.path.commonpath([p.parent for p in paths])) if paths else root.resolve()
     images = [{**im, "file_name": str(p.relative_to(base))} for im, p in zip(coco["images"], paths)]
-    info = {**coco.get("info", {}), "images_root": str(base)} if isinstance(coco.get("info", {}), dict) else coco["info"]
+    old = coco.get("info", {})
+    info = {**old, "images_root": str(base)} if isinstance(old, dict) else old
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**coco, "info": info, "images": images}))
     return base

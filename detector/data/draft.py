@@ -60,7 +60,7 @@ class Draft:
         ann.update({"bbox": bbox} if bbox is not None else {"bbox_norm": bbox_norm})
         self.annotations.append(ann)
 
-    def subset(self, keep_ids: set[int], source: str) -> "Draft":
+    def subset(self, keep_ids: set[int], source: str) -> Draft:
         """The images in ``keep_ids`` with their annotations (ids unchanged)."""
         return Draft(source, self.root, self.categories, [im for im in self.images if im["id"] in keep_ids],
                      [a for a in self.annotations if a["image_id"] in keep_ids],

@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,13 +60,14 @@ def _background(rng: np.random.Generator, size: int, textured: bool) -> Image.Im
         return Image.fromarray(np.broadcast_to(base, (size, size, 3)).astype(np.uint8))
     coarse = rng.normal(0, 35, size=(rng.integers(3, 9), rng.integers(3, 9), 3))
     low = np.asarray(Image.fromarray(np.clip(base + coarse, 0, 255).astype(np.uint8)).resize(
-        (size, size), Image.BILINEAR), dtype=np.float32)
+        (size, size), Image.Resampling.BILINEAR), dtype=np.float32)
     noise = rng.normal(0, rng.uniform(3, 14), size=(size, size, 1))
     return Image.fromarray(np.clip(low + noise, 0, 255).astype(np.uint8))
 
 
 def _color(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(c) for c in rng.integers(0, 256, size=3))
+    r, g, b = (int(c) for c in rng.integers(0, 256, size=3))
+    return r, g, b
 
 
 def _draw_clutter(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: int, cfg: SyntheticConfig) -> None:
@@ -132,7 +134,8 @@ def write_split(cfg: SyntheticConfig, root: Path, split: str, count: int) -> Pat
     """Render ``count`` images to ``root/split`` and their COCO JSON to ``root/annotations``."""
     image_dir = root / split
     image_dir.mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i in range(count):
         image, objects = render_image(cfg, i, split)
         name = f"{i:06d}.png"

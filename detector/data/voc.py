@@ -21,6 +21,7 @@ as in detectron2.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError
@@ -58,7 +59,7 @@ class VocSet:
     split: str
 
     @classmethod
-    def parse(cls, root: Path, spec: str) -> "VocSet":
+    def parse(cls, root: Path, spec: str) -> VocSet:
         folder, _, split = spec.partition(":")
         path = root / folder
         if not path.is_dir():
@@ -181,7 +182,7 @@ def voc_classes(files: list[VocFile]) -> list[str]:
 
 
 def voc_draft(files: list[VocFile], class_names: list[str], source: str, root: Path,
-              unannotated: list[Path] = ()) -> Draft:
+              unannotated: Sequence[Path] = ()) -> Draft:
     """A ``Draft`` with categories 1..K in ``class_names`` order. Objects of other classes are
     skipped and reported; unreadable XML files are errors naming the file."""
     category = {name: i + 1 for i, name in enumerate(class_names)}

@@ -162,7 +162,8 @@ def yolo_draft(images: list[Path], class_names: list[str], source: str, root: Pa
                 draft.report.add("bad_annotation", f"{labels} row {n}", parsed)
             elif parsed[0] >= len(class_names):
                 draft.report.add("label_out_of_range", f"{labels} row {n}",
-                                 f"class {parsed[0]}, but there are {len(class_names)} classes (0..{len(class_names) - 1})")
+                                 f"class {parsed[0]}, but there are {len(class_names)} classes "
+                                 f"(0..{len(class_names) - 1})")
             else:
                 draft.add_box(image_id, parsed[0] + 1, f"{labels} row {n}", bbox_norm=parsed[1])
     for txt in _stray_label_files(images, label_dirs):

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from detector.core.structures import Detections
 from detector.evaluation.draw import draw_detections, to_uint8
 
 
@@ -38,7 +39,7 @@ class Logger:
         for key, value in values.items():
             self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
-    def images(self, step: int, images: list[Tensor], detections: list[dict[str, Tensor]],
+    def images(self, step: int, images: list[Tensor], detections: list[Detections],
                class_names: list[str], min_score: float = 0.3) -> None:
         """Draw detections above ``min_score`` on (3, H, W) [0, 1] images (original pixels)."""
         if not self.enabled:

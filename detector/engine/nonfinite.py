@@ -69,10 +69,11 @@ def step_unless(optimizer: torch.optim.Optimizer, found_inf: Tensor) -> None:
     the verdict; any other optimiser reads it on the host first.
     """
     if optimizer.defaults.get("fused"):
-        optimizer.found_inf, optimizer.grad_scale = found_inf, None  # read by the fused step
+        fused: Any = optimizer  # the fused kernels read these two attributes, which Optimizer does not declare
+        fused.found_inf, fused.grad_scale = found_inf, None
         try:
             optimizer.step()
         finally:
-            del optimizer.found_inf, optimizer.grad_scale
+            del fused.found_inf, fused.grad_scale
     elif not bool(found_inf):
         optimizer.step()

@@ -54,7 +54,8 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     if counts is not None and info.main:
         weights = criterion.classification.state_dict()["class_alpha"]
         print(f"loss.class_alpha=inverse_frequency: training boxes per class {dict(zip(train_set.class_names, counts))}"
-              f" -> positives' alpha {cfg.loss.alpha} x {dict(zip(train_set.class_names, [round(w, 3) for w in weights]))}")
+              f" -> positives' alpha {cfg.loss.alpha} x "
+              f"{dict(zip(train_set.class_names, [round(w, 3) for w in weights]))}")
     model = build_model(cfg.model, len(train_set.cat_ids))
     if cfg.model.init_from and initialise:
         print(f"initialising from {cfg.model.init_from}:\n"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,7 @@ from detector.core.device import amp_dtype
 from detector.core.distributed import DistInfo, any_rank, mean_over_ranks
 from detector.core.rng import get_rng_state, set_rng_state
 from detector.core.signals import StopFlag, TrainingInterrupted
+from detector.core.structures import Predictions, Targets
 from detector.data.build import build_train_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
@@ -64,7 +66,8 @@ class Trainer:
         # wrap, never replace, the module, so state_dict keys stay free of "module." / "_orig_mod."
         model: nn.Module = self.model
         if self.dist.world > 1:
-            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            model = DistributedDataParallel(model, device_ids=device_ids)
         self.forward = model
         self.amp = amp_dtype(self.cfg.train.amp, self.device)
         self.forward_loss = torch.compile(self._forward_loss) if self.cfg.train.compile else self._forward_loss
@@ -140,15 +143,16 @@ class Trainer:
         images = images.to(self.device, non_blocking=True)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        targets = {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
-        losses, stats = self.forward_loss(images, targets)
+        on_device = cast(Targets, {k: v.to(self.device, non_blocking=True) for k, v in targets.items()})
+        losses, stats = self.forward_loss(images, on_device)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(sum(losses.values())).backward()
+        self.scaler.scale(cast(Tensor, sum(losses.values()))).backward()
         self.scaler.unscale_(self.optimizer)
         params = [p for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in params if p.grad is not None]
         clip = self.cfg.solver.clip_grad_norm
         stats["grad_norm"] = (torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0
-                              else torch.nn.utils.get_total_norm([p.grad for p in params]))
+                              else torch.nn.utils.get_total_norm(grads))
         # fp16's GradScaler skips overflowing gradients itself (they are expected); elsewhere they are a fault
         found_inf = self.watch.check(self.step + 1, losses, None if self.scaler.is_enabled() else stats["grad_norm"],
                                      image_ids)
@@ -160,10 +164,10 @@ class Trainer:
         self.scheduler.step()  # a skipped step still counts, so data position and schedule stay aligned
         return losses, stats
 
-    def _forward_loss(self, images: Tensor, targets: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def _forward_loss(self, images: Tensor, targets: Targets) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The model under the run's autocast, then the criterion in fp32: (losses, stats)."""
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            preds = self.forward(images)
+            preds = cast(Predictions, self.forward(images))
         return self.criterion(preds, targets)
 
     def settle(self) -> None:
@@ -273,7 +277,7 @@ class Trainer:
         scalars = {}
         if log:
             losses = {k: mean_over_ranks(v) for k, v in losses.items()}
-            scalars = _scalars(losses, stats, self.scheduler.get_last_lr()[0])
+            scalars = _scalars(losses, stats, float(self.scheduler.get_last_lr()[0]))
             self.files.log({"step": self.step, **scalars})
         logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
                                          "lr": scalars.get("lr", math.nan)}, log)

@@ -62,7 +62,8 @@ def coco_evaluate(coco_gt: COCO, detections: list[dict[str, Any]], image_ids: li
         evaluator.summarize()
     stats = {k: float(v) for k, v in zip(STAT_KEYS, evaluator.stats)}
     precision = evaluator.eval["precision"]  # (T, R, K, areas, maxDets); T[0] is IoU 0.5
-    pr50 = {coco_gt.cats[c]["name"]: np.asarray(precision[0, :, k, 0, -1]) for k, c in enumerate(evaluator.params.catIds)}
+    pr50 = {coco_gt.cats[c]["name"]: np.asarray(precision[0, :, k, 0, -1])
+            for k, c in enumerate(evaluator.params.catIds)}
     return stats, per_class_ap(evaluator, coco_gt), pr50
 
 

@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchvision.utils import draw_bounding_boxes, make_grid
 
+from detector.core.structures import Detections
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
 
@@ -30,7 +31,11 @@ def class_colors(num_classes: int) -> list[tuple[int, int, int]]:
     """Distinct RGB colours: matplotlib's tab10 (tab20 for more classes), repeated past 20."""
     from matplotlib import colormaps
     cmap = colormaps["tab10" if num_classes <= 10 else "tab20"]
-    return [tuple(int(round(255 * c)) for c in cmap(i % cmap.N)[:3]) for i in range(max(num_classes, 1))]
+    colors = []
+    for i in range(max(num_classes, 1)):
+        r, g, b = (int(round(255 * c)) for c in cmap(i % cmap.N)[:3])
+        colors.append((r, g, b))
+    return colors
 
 
 def _text_color(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -54,7 +59,7 @@ def draw_boxes(image: Tensor, boxes: Tensor, labels: Tensor, class_names: list[s
                                label_colors=[_text_color(c) for c in colors], fill_labels=True)
 
 
-def draw_detections(image: Tensor, det: dict[str, Tensor], class_names: list[str], min_score: float = 0.3) -> Tensor:
+def draw_detections(image: Tensor, det: Detections, class_names: list[str], min_score: float = 0.3) -> Tensor:
     """image (3, H, W) uint8; det ``boxes`` (D, 4) xyxy in its pixels, ``scores``, ``labels`` ->
     (3, H, W) uint8 with the detections scoring >= ``min_score`` drawn."""
     keep = det["scores"] >= min_score
@@ -97,7 +102,7 @@ def ground_truth_grid(dataset: CocoDetection, count: int = 16, tile: int = 384) 
     return make_grid(torch.stack(tiles), nrow=math.ceil(math.sqrt(len(tiles))), padding=4, pad_value=255)
 
 
-def draw_file(path: Path, det: dict[str, Tensor], class_names: list[str], min_score: float,
+def draw_file(path: Path, det: Detections, class_names: list[str], min_score: float,
               min_size: int = 0) -> Tensor:
     """An image file with ``det`` drawn, integer-upscaled to at least ``min_size`` px on its longer
     side first (so labels stay legible on small images) -> (3, H, W) uint8."""
@@ -105,5 +110,5 @@ def draw_file(path: Path, det: dict[str, Tensor], class_names: list[str], min_sc
     factor = max(1, -(-min_size // max(image.shape[-2:])))  # ceil
     if factor > 1:
         image = image.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
-        det = {**det, "boxes": det["boxes"] * factor}
+        det = Detections(boxes=det["boxes"] * factor, scores=det["scores"], labels=det["labels"])
     return draw_detections(image, det, class_names, min_score)

@@ -9,18 +9,19 @@ from typing import Any
 import numpy as np
 import torch
 from pycocotools.coco import COCO
-from torch import Tensor, nn
+from torch import nn
 
 from detector.core.config import Config, load_config
 from detector.core.distributed import current, gather_lists
+from detector.core.structures import Detections
 from detector.data.build import build_dataset, build_loader
 from detector.data.coco import CocoDetection
 from detector.evaluation.coco_eval import coco_evaluate, format_table, metrics_dict
 from detector.evaluation.figures import close, confusion_matrix, plot_confusion, plot_pr_curves, save
 from detector.evaluation.voc_eval import voc_evaluate
-from detector.inference.predict import predict, to_coco_results
 from detector.inference.detector import Detector, detector_from_weights, load_detector
 from detector.inference.postprocess import PostProcessor
+from detector.inference.predict import predict, to_coco_results
 
 
 @dataclass
@@ -28,7 +29,7 @@ class EvalResult:
     stats: dict[str, float]  # STAT_KEYS -> fraction in 0..1
     per_class: dict[str, float]  # class name -> AP
     results: list[dict[str, Any]]  # COCO results format, real category ids
-    detections: list[dict[str, Tensor]]  # per image, original pixels, contiguous labels
+    detections: list[Detections]  # per image, original pixels, contiguous labels
     voc: dict[str, Any]  # VOC07_AP50, VOC_AP50 and per_class (see voc_eval.voc_evaluate)
     pr50: dict[str, np.ndarray] = field(default_factory=dict)  # class -> precision (101,) at IoU 0.5
     confusion: np.ndarray | None = None  # (K + 1, K + 1), see figures.confusion_matrix

@@ -13,13 +13,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
 from torchvision.ops import box_iou  # noqa: E402
+
+from detector.core.structures import Detections  # noqa: E402
 
 RECALL = np.linspace(0, 1, 101)  # COCO's recall thresholds
 
 
-def confusion_matrix(detections: list[dict[str, Tensor]], truths: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+def confusion_matrix(detections: list[Detections], truths: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                      num_classes: int, iou: float = 0.5, min_score: float = 0.3) -> np.ndarray:
     """(K + 1, K + 1) counts, rows = predicted class, columns = true class, index K = background.
 
@@ -36,7 +37,8 @@ def confusion_matrix(detections: list[dict[str, Tensor]], truths: list[tuple[np.
         order = det["scores"][keep].argsort(descending=True)
         pred_boxes, pred_labels = det["boxes"][keep][order].float(), det["labels"][keep][order].tolist()
         gt = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-        overlap = box_iou(pred_boxes, gt).numpy() if len(gt) and len(pred_boxes) else np.zeros((len(pred_boxes), len(gt)))
+        empty = not (len(gt) and len(pred_boxes))
+        overlap = np.zeros((len(pred_boxes), len(gt))) if empty else box_iou(pred_boxes, gt).numpy()
         crowd, labels = np.asarray(crowd, bool), np.asarray(labels)
         taken = crowd.copy()  # crowd boxes never count as missed
         for p, label in enumerate(pred_labels):
@@ -116,4 +118,5 @@ def close(fig: Figure) -> None:
 def figure_pixels(fig: Figure) -> np.ndarray:
     """(H, W, 3) uint8 of a drawn figure (for TensorBoard's add_image)."""
     fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    rgba = fig.canvas.buffer_rgba()  # type: ignore[attr-defined]  # the Agg canvas (matplotlib.use above)
+    return np.asarray(rgba)[..., :3].copy()

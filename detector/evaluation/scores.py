@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 from pycocotools.coco import COCO
-
 from torchvision.ops import box_convert
 
 from detector.core.boxes import pairwise_iou

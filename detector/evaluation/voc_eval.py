@@ -43,13 +43,14 @@ def _class_ap(gts: dict[int, tuple[np.ndarray, np.ndarray]], dets: list[tuple[fl
     rows: dict[int, list[int]] = defaultdict(list)  # image -> its detections' positions in ``dets``
     for i, (_, img, _) in enumerate(dets):
         rows[img].append(i)
-    overlaps = {}  # detection position -> (G,) IoU with its image's boxes, one IoU call per image
+    # detection position -> (G,) IoU with its image's boxes, one IoU call per image
+    overlaps: dict[int, np.ndarray] = {}
     for img, positions in rows.items():
         if img in gts and len(gts[img][0]):
             boxes = torch.from_numpy(np.stack([dets[i][2] for i in positions]))
             table = pairwise_iou(boxes, torch.from_numpy(gts[img][0])).numpy()
             overlaps.update(zip(positions, table))
-    for i, (_, img, box) in enumerate(dets):
+    for i, (_, img, _box) in enumerate(dets):
         if i not in overlaps:
             fp[i] = 1
             continue

@@ -9,12 +9,12 @@ from typing import Any
 import torch
 
 from detector.core.boxes import BoxCoder
-from detector.core.config import Config, apply_overrides, from_dict
 from detector.core.checkpoint import CheckpointError, load_checkpoint
+from detector.core.config import Config, apply_overrides, from_dict
 from detector.core.device import amp_dtype, resolve_device
+from detector.inference.postprocess import PostProcessor, build_postprocessor
 from detector.model.retinanet import RetinaNet, build_model
 from detector.model.weights import init_from
-from detector.inference.postprocess import PostProcessor, build_postprocessor
 
 
 @dataclass

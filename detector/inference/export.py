@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from detector.core.structures import Detections, Predictions
 from detector.data.images import load_rgb
 from detector.data.transforms import DetectionTransform
 from detector.inference.detector import Detector
@@ -80,14 +81,13 @@ def export_program(detector: Detector, path: str | Path) -> Path:
     return path
 
 
-def as_preds(outputs: list[np.ndarray] | tuple[Tensor, ...]) -> dict[str, Any]:
+def as_preds(outputs: list[np.ndarray] | tuple[Tensor, ...]) -> Predictions:
     """The four graph outputs -> the ``preds`` dict ``PostProcessor`` takes."""
     logits, deltas, anchors, counts = (torch.as_tensor(np.asarray(o)) for o in outputs)
-    return {"cls_logits": logits, "box_deltas": deltas, "anchors": anchors,
-            "anchors_per_level": counts.tolist()}
+    return Predictions(cls_logits=logits, box_deltas=deltas, anchors=anchors, anchors_per_level=counts.tolist())
 
 
-def torch_detections(detector: Detector, transform: DetectionTransform, image: np.ndarray) -> dict[str, Tensor]:
+def torch_detections(detector: Detector, transform: DetectionTransform, image: np.ndarray) -> Detections:
     """The PyTorch detector's output for one (H, W, 3) RGB image, preprocessed as ``OnnxDetector`` does."""
     tensor, scale = transform.image_only(image)
     with torch.no_grad():
@@ -105,11 +105,11 @@ class OnnxDetector:
         self.transform = DetectionTransform(detector.cfg.augment, train=False)
         self.postprocess: PostProcessor = detector.postprocess
 
-    def run(self, images: Tensor) -> dict[str, Any]:
+    def run(self, images: Tensor) -> Predictions:
         """images (N, 3, H, W) in [0, 1] -> the raw ``preds`` dict."""
         return as_preds(self.session.run(None, {"images": images.numpy()}))
 
-    def __call__(self, image: np.ndarray) -> dict[str, Tensor]:
+    def __call__(self, image: np.ndarray) -> Detections:
         """One (H, W, 3) uint8 RGB image -> ``boxes`` (D, 4) xyxy original pixels, ``scores``, ``labels``."""
         h, w = image.shape[:2]
         tensor, scale = self.transform.image_only(image)

@@ -7,14 +7,13 @@ own group id. The per-image Python loop of torchvision's ``postprocess_detection
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
-from detector.core.structures import Detections, Predictions
 from detector.core.boxes import BoxCoder
 from detector.core.config import InferenceConfig
+from detector.core.structures import Detections, Predictions
 
 
 class PostProcessor:
@@ -65,10 +64,10 @@ class PostProcessor:
         first = torch.cumsum(counts, 0) - counts  # index in ``kept`` where each image starts
         rank = torch.arange(len(kept), device=kept.device) - first[image_idx[kept]]
         kept = kept[rank < self.max_detections]
-        counts = counts.clamp(max=self.max_detections).tolist()
+        sizes = counts.clamp(max=self.max_detections).tolist()
         return [
             {"boxes": b, "scores": s, "labels": lab}
-            for b, s, lab in zip(boxes[kept].split(counts), scores[kept].split(counts), labels[kept].split(counts))
+            for b, s, lab in zip(boxes[kept].split(sizes), scores[kept].split(sizes), labels[kept].split(sizes))
         ]
 
 

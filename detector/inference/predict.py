@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.ops import box_convert
 
@@ -14,11 +15,10 @@ from detector.data.build import collate
 from detector.data.image_files import ImageFiles
 from detector.data.transforms import DetectionTransform
 from detector.inference.detector import Detector
-
 from detector.inference.postprocess import PostProcessor
 
 
-def to_coco_results(detections: list[dict[str, Tensor]], image_ids: list[int], cat_ids: list[int]
+def to_coco_results(detections: list[Detections], image_ids: list[int], cat_ids: list[int]
                     ) -> list[dict[str, Any]]:
     """Per-image ``boxes`` xyxy / ``scores`` / ``labels`` -> COCO results with real category ids."""
     out = []
@@ -39,7 +39,7 @@ def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, devi
     """Detections in original image pixels for every image of ``loader``, and their image ids."""
     was_training = model.training
     model.eval()
-    detections: list[dict[str, Tensor]] = []
+    detections: list[Detections] = []
     image_ids: list[int] = []
     for images, targets in loader:
         images = images.to(device, non_blocking=True)
@@ -48,7 +48,8 @@ def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, devi
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             preds = model(images)
         dets = postprocess(preds, targets["orig_size"].to(device), targets["scale"].to(device))
-        detections += [{k: v.cpu() for k, v in d.items()} for d in dets]
+        detections += [Detections(boxes=d["boxes"].cpu(), scores=d["scores"].cpu(), labels=d["labels"].cpu())
+                       for d in dets]
         image_ids += targets["image_id"].tolist()
     model.train(was_training)
     return detections, image_ids

@@ -6,9 +6,10 @@ they hold no state, so a checkpoint stores nothing of them (``BoxLoss`` is their
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor
+
 from detector.core.boxes import BoxCoder, elementwise_giou
 from detector.losses.functional import smooth_l1_loss
 

@@ -66,6 +66,7 @@ class ClassificationLoss(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned (the criterion passes its whole state: ignore other keys)."""
+        return None  # a stateless loss has nothing to restore
 
 
 class FocalLoss(ClassificationLoss):
@@ -122,6 +123,7 @@ class QualityFocalLoss(ClassificationLoss):
 
     def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
                  normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        assert targets is not None, "QFL needs dense targets (needs_targets)"
         per_elem = quality_focal_loss(logits, targets, self.beta) * valid[..., None].to(logits.dtype)
         return per_elem.sum() / normalizer, per_elem.sum(-1)
 
@@ -172,6 +174,7 @@ class GHMC(ClassificationLoss):
 
     def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
                  normalizer: Tensor) -> tuple[Tensor, Tensor]:
+        assert targets is not None, "GHM-C needs dense targets (needs_targets)"
         loss, per_elem = self.loss(logits, targets, valid[..., None])
         return loss, per_elem.sum(-1)
 
@@ -229,7 +232,8 @@ class EqualizedFocalLoss(ClassificationLoss):
 
     def __call__(self, logits: Tensor, labels: Tensor, targets: Tensor | None, positive: Tensor, valid: Tensor,
                  normalizer: Tensor) -> tuple[Tensor, Tensor]:
-        gamma = self.class_gamma(logits.shape[-1], logits.device)  # (K,)
+        assert targets is not None, "EFL needs dense targets (needs_targets)"
+        gamma = self.class_gamma(logits.shape[-1], logits.device)  # (K,); makes self.grads
         weight = valid[..., None].to(logits.dtype)
         if logits.requires_grad:  # the gradient statistics are collected on the way back
             logits = _GradientTap.apply(logits, targets, weight, self.grads)

@@ -4,16 +4,16 @@ classification loss (``classification.CLASSIFICATION_LOSSES``) and one box loss 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from detector.core.structures import Predictions, Targets
 from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, build_matcher, elementwise_iou
 from detector.core.config import ConfigError, LossConfig, MatcherConfig
 from detector.core.distributed import mean_over_ranks
+from detector.core.structures import Predictions, Targets
 from detector.losses.box import BOX_LOSSES
 from detector.losses.classification import CLASSIFICATION_LOSSES, ClassificationLoss, FocalLoss
 from detector.losses.functional import inverse_frequency_weights
@@ -37,7 +37,7 @@ def classification_loss(name: str, **params: Any) -> Any:
     return cls(**params)
 
 
-def match_labels(matcher: Matcher, anchors: Tensor, targets: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+def match_labels(matcher: Matcher, anchors: Tensor, targets: Targets) -> tuple[Tensor, Tensor]:
     """(matches (N, A): box index or BACKGROUND / IGNORE, labels (N, A): the matched box's class,
     meaningful where matches >= 0) for a padded batch; shared by the criterion and the imbalance
     instruments."""
@@ -94,8 +94,10 @@ class RetinaNetLoss:
         ``num_pos``, ``num_ignored``, ``num_neg`` (N,) per image and ``neg_loss_share`` (scalar), no grad.
         """
         if targets["labels"].shape[1] == 0:  # no box in the whole batch: add one padding slot
-            targets = {k: F.pad(v, (0, 0, 0, 1) if v.ndim == 3 else (0, 1)) for k, v in targets.items()
-                       if k in ("boxes", "labels", "valid", "crowd")}
+            padded = {k: F.pad(v, (0, 0, 0, 1) if v.ndim == 3 else (0, 1))
+                      for k, v in cast(dict[str, Tensor], targets).items()
+                      if k in ("boxes", "labels", "valid", "crowd")}
+            targets = cast(Targets, padded)
         logits = preds["cls_logits"].float()
         deltas = preds["box_deltas"].float()
         anchors = preds["anchors"]
@@ -144,7 +146,8 @@ def classification_params(loss: LossConfig, class_counts: list[int] | None = Non
     takes = set(inspect.signature(CLASSIFICATION_LOSSES.get(loss.cls, FocalLoss)).parameters)
     changed = [f for f in CLASSIFICATION_FIELDS if f not in takes and getattr(loss, f) != getattr(defaults, f)]
     if changed and loss.cls in CLASSIFICATION_LOSSES:
-        raise ConfigError(f"loss.cls={loss.cls} does not use {', '.join(f'loss.{f}={getattr(loss, f)}' for f in changed)}"
+        unused = ", ".join(f"loss.{f}={getattr(loss, f)}" for f in changed)
+        raise ConfigError(f"loss.cls={loss.cls} does not use {unused}"
                           f" (it takes {', '.join(f'loss.{k}' for k in sorted(takes)) or 'no parameters'})")
     params = {f: getattr(loss, f) for f in CLASSIFICATION_FIELDS if f in takes}
     if "class_alpha" in params:

@@ -38,8 +38,10 @@ class Subnet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, std=0.01)
-                nn.init.zeros_(m.bias)
-        nn.init.constant_(self.out.bias, bias_init)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        if self.out.bias is not None:
+            nn.init.constant_(self.out.bias, bias_init)
 
     def forward(self, features: list[Tensor]) -> Tensor:
         """[P_l (N, C, H_l, W_l)] -> (N, sum_l H_l * W_l * A, out_per_anchor), laid out (H, W, A)."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 
-from detector.core.structures import Predictions
 from detector.core.config import ModelConfig
+from detector.core.structures import Predictions
 from detector.model.anchors import AnchorGenerator, build_anchor_generator
 from detector.model.backbone import FPN, ResNetBody, load_backbone_weights
 from detector.model.heads import Subnet, prior_bias
@@ -20,6 +19,9 @@ class RetinaNet(nn.Module):
     """Dense one-stage detector. ``forward`` returns the same predictions in train and eval mode;
     the loss (``detector.losses.criterion``) and post-processing (``detector.inference.postprocess``) are separate.
     """
+
+    pixel_mean: Tensor  # (1, 3, 1, 1) buffers, ImageNet's normalisation
+    pixel_std: Tensor
 
     def __init__(self, body: ResNetBody, fpn: FPN, anchor_generator: AnchorGenerator, num_classes: int,
                  num_convs: int = 4, head_norm: str = "none", prior_prob: float = 0.01) -> None:

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 import evaluate
-from detector.analysis.imbalance import calibration, cumulative_curve, focal_per_sample, hardest_share, loss_distribution
+from detector.analysis.imbalance import (
+    calibration,
+    cumulative_curve,
+    focal_per_sample,
+    hardest_share,
+    loss_distribution,
+)
 from detector.data.coco import coco_from_dict
 
 

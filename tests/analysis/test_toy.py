@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from detector.analysis.toy import METRICS, expected_calibration_error, inverse_frequency_alpha, threshold_metrics, toy_data
+from detector.analysis.toy import (
+    METRICS,
+    expected_calibration_error,
+    inverse_frequency_alpha,
+    threshold_metrics,
+    toy_data,
+)
 from detector.cli.main import main as cli
 
 

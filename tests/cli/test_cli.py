@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from detector.cli import common
-from detector.cli.main import COMMANDS, build_parser, chosen, main as cli
+from detector.cli.main import COMMANDS, build_parser, chosen
+from detector.cli.main import main as cli
 from detector.core.checkpoint import CheckpointError
 from detector.core.config import DEFAULT_CONFIG, ConfigError, load_config
 from detector.core.config_files import find_config, shipped_config_dir, shipped_configs

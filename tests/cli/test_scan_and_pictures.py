@@ -12,12 +12,12 @@ from PIL import Image
 
 import evaluate
 import train
+from detector.cli.main import main as cli
 from detector.core.config import load_config
 from detector.data.build import build_dataset
 from detector.evaluation.draw import class_colors, draw_boxes, ground_truth_grid
 from detector.evaluation.figures import confusion_matrix
 from tests.conftest import TINY_RUN, prepare, truncate
-from detector.cli.main import main as cli
 
 # the shared tiny run, in batches of 2 through a loader worker process (bad files must not kill it)
 TINY = [*TINY_RUN, "train.batch_size=2", "train.num_workers=1", "solver.max_iters=3", "train.checkpoint_period=3"]

@@ -62,7 +62,7 @@ def test_voc_separate_folders_with_any_names(tmp_path):
 
 def test_bad_images_truncated_loads_undecodable_left_out_misnamed_reported(tmp_path):
     root = tmp_path / "v"
-    for name, seed in (("ok", 1), ("trunc", 2), ("junk", 3), ("webp", 4)):
+    for name in ("ok", "trunc", "junk", "webp"):
         (root / f"{name}.xml").parent.mkdir(parents=True, exist_ok=True)
         (root / f"{name}.xml").write_text(voc_xml(f"{name}.jpg", [("cat", (3, 3, 20, 20), False)]))
     image(root / "ok.jpg", 200, 150, seed=1)

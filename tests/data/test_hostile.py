@@ -15,8 +15,8 @@ from PIL import Image
 
 import train
 from detector.cli.main import main as cli
-from detector.data.images import check_image, load_rgb, set_pixel_limit
 from detector.core.config import load_config
+from detector.data.images import check_image, load_rgb, set_pixel_limit
 from tests.conftest import TINY_RUN, kinds, prepare, write_coco
 
 

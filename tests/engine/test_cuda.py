@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
+from detector.cli.main import main as cli
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
-from detector.cli.main import main as cli
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -47,7 +47,6 @@ def test_train_py_under_torchrun_with_nccl(tmp_path):
 
 
 def test_export_from_a_gpu_model(tmp_path):
-    import export  # the CLI: ONNX export, checked against ONNX Runtime on an image
     pytest.importorskip("onnxruntime")
     cfg = tiny_config(tmp_path)
     cfg.train.device = "cuda"

@@ -2,18 +2,18 @@
 with the same global batch."""
 
 import json
-from itertools import islice
 import os
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 
 import pytest
 import torch
 
 from detector.core.config import save_yaml
-from detector.data.build import TrainingOrder, shard_order
 from detector.core.distributed import DistInfo
+from detector.data.build import TrainingOrder, shard_order
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 

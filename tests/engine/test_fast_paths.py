@@ -14,10 +14,10 @@ from torchvision.ops import box_iou
 
 from detector.core.boxes import BoxCoder
 from detector.core.config import LossConfig, MatcherConfig
-from detector.losses.criterion import build_criterion
 from detector.inference.postprocess import PostProcessor
-from tests.conftest import small_model_cfg
+from detector.losses.criterion import build_criterion
 from detector.model.retinanet import build_model
+from tests.conftest import small_model_cfg
 
 
 def setup(seed: int = 0):

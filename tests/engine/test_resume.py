@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from detector.core.checkpoint import load_checkpoint
 from detector.core.config import AugmentConfig
+from detector.core.rng import get_rng_state, set_rng_state
 from detector.data.build import build_dataset
 from detector.data.transforms import DetectionTransform
-from detector.core.checkpoint import load_checkpoint
-from detector.core.rng import get_rng_state, set_rng_state
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import train
-from detector.core.config import save_yaml
 from detector.core.checkpoint import load_checkpoint
+from detector.core.config import save_yaml
 from detector.engine.setup import build_trainer
 from tests.conftest import tiny_config
 

@@ -2,14 +2,13 @@
 
 import torch
 
-from detector.evaluation.coverage import ImageBoxes, anchor_override, measure, suggest
-from detector.model.anchors import feature_sizes
+from detector.cli.main import main as cli
 from detector.core.config import AnchorConfig, MatcherConfig, load_config
 from detector.engine.setup import build_trainer
-from tests.conftest import tiny_config
-from tests.conftest import small_model_cfg
+from detector.evaluation.coverage import ImageBoxes, anchor_override, measure, suggest
+from detector.model.anchors import feature_sizes
 from detector.model.retinanet import build_model
-from detector.cli.main import main as cli
+from tests.conftest import small_model_cfg, tiny_config
 
 
 def test_feature_sizes_match_the_model():

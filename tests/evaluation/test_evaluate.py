@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import evaluate
-from detector.data.synthetic import ensure_synthetic
 from detector.data.coco import load_coco
+from detector.data.synthetic import ensure_synthetic
 from detector.evaluation.coco_eval import STAT_KEYS, coco_evaluate
 from tests.conftest import tiny_config
 

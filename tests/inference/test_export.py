@@ -6,12 +6,12 @@ import json
 import pytest
 import torch
 
+from detector.cli.main import main as cli
 from detector.data.images import load_rgb
-from detector.inference.detector import load_detector
 from detector.engine.setup import build_trainer
+from detector.inference.detector import load_detector
 from detector.inference.export import ExportableRetinaNet, OnnxDetector, as_preds, torch_detections
 from tests.conftest import tiny_config
-from detector.cli.main import main as cli
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -9,9 +9,9 @@ import torchvision
 import train
 from detector.core.boxes import BoxCoder
 from detector.core.config import ModelConfig
-from detector.model.weights import init_from
-from detector.model.retinanet import build_model
 from detector.inference.postprocess import PostProcessor
+from detector.model.retinanet import build_model
+from detector.model.weights import init_from
 
 
 def torchvision_like_config() -> ModelConfig:
