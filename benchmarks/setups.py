@@ -24,7 +24,8 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from torchvision.ops.misc import Conv2dNormActivation
 
 from detector.core.config import Config, from_dict, load_config
-from detector.model.retinanet import IMAGENET_MEAN, IMAGENET_STD, RetinaNet, build_model
+from detector.core.normalization import IMAGENET_MEAN, IMAGENET_STD
+from detector.model.retinanet import RetinaNet, build_model
 
 # name -> (backbone, image size, batch, FPN/head width, head convs); "default" is configs/shapes_focal.yaml
 SETUPS: dict[str, dict] = {

@@ -142,6 +142,9 @@ class ModelConfig:
     fpn_channels: int = 256
     p6_from: Literal["c5", "p5"] = "c5"  # the paper takes P6 from C5; torchvision's v1 model from P5
     init_from: str = ""  # checkpoint or torchvision RetinaNet state_dict to start from (train --init-from)
+    # > 1: pad each (normalised) input at the bottom and right to a multiple of this, with zeros, as
+    # torchvision and detectron2 do (32); the anchors then cover the padding too. 1 = no padding
+    size_divisible: int = 1
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
 
@@ -435,6 +438,7 @@ def validate(cfg: Config) -> None:
          "data.dataset=csv needs data.train_annotations (a CSV file: path,x1,y1,x2,y2,class_name)"),
         (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
         (cfg.data.max_image_pixels >= 0, "data.max_image_pixels must be >= 0 (0 = no limit)"),
+        (cfg.model.size_divisible >= 1, "model.size_divisible must be >= 1"),
         (len(cfg.data.synthetic.classes) == len(cfg.data.synthetic.class_weights),
          "data.synthetic.class_weights needs one value per class in data.synthetic.classes"),
     ]

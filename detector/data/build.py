@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from detector.core.config import Config, DataConfig
+from detector.core.normalization import IMAGENET_MEAN
 from detector.core.structures import Sample, Targets
 from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
 from detector.data.csv_format import csv_classes, csv_draft, read_class_file
@@ -244,12 +245,13 @@ def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None,
 
 
 def collate(batch: list[tuple[Tensor, Sample]]) -> tuple[Tensor, Targets]:
-    """Stack images (zero-padded to the largest H, W) into (N, 3, H, W) and pad the targets to
+    """Stack images (padded with the normalisation mean to the largest H, W) into (N, 3, H, W) and pad the targets to
     the most boxes per image (``core.structures.Targets``)."""
     images = [b[0] for b in batch]
     h = max(im.shape[1] for im in images)
     w = max(im.shape[2] for im in images)
-    out = images[0].new_zeros((len(images), 3, h, w))
+    # padded with the normalisation mean, which the model turns into 0: torchvision's and detectron2's padding
+    out = torch.tensor(IMAGENET_MEAN, dtype=images[0].dtype).view(1, 3, 1, 1).repeat(len(images), 1, h, w)
     for i, im in enumerate(images):
         out[i, :, : im.shape[1], : im.shape[2]] = im
     targets = [b[1] for b in batch]

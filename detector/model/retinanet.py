@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from detector.core.config import ModelConfig
+from detector.core.normalization import IMAGENET_MEAN, IMAGENET_STD
 from detector.core.structures import Predictions
 from detector.model.anchors import AnchorGenerator, build_anchor_generator
 from detector.model.backbone import FPN, ResNetBody, load_backbone_weights
 from detector.model.heads import Subnet, prior_bias
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class RetinaNet(nn.Module):
@@ -24,7 +23,8 @@ class RetinaNet(nn.Module):
     pixel_std: Tensor
 
     def __init__(self, body: ResNetBody, fpn: FPN, anchor_generator: AnchorGenerator, num_classes: int,
-                 num_convs: int = 4, head_norm: str = "none", prior_prob: float = 0.01) -> None:
+                 num_convs: int = 4, head_norm: str = "none", prior_prob: float = 0.01,
+                 size_divisible: int = 1) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -32,6 +32,7 @@ class RetinaNet(nn.Module):
         self.fpn = fpn
         self.anchor_generator = anchor_generator
         self.num_classes = num_classes
+        self.size_divisible = size_divisible
         channels = fpn.p7.out_channels
         a = anchor_generator.num_anchors_per_location
         self.cls_head = Subnet(channels, a, num_classes, num_convs, head_norm, prior_bias(prior_prob))
@@ -40,8 +41,14 @@ class RetinaNet(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def features(self, images: Tensor) -> list[Tensor]:
-        """images (N, 3, H, W) RGB in [0, 1] -> FPN levels P3..P7, each (N, C, H_l, W_l)."""
-        return self.fpn(self.body((images - self.pixel_mean) / self.pixel_std))
+        """images (N, 3, H, W) RGB in [0, 1] -> FPN levels P3..P7, each (N, C, H_l, W_l). With
+        ``size_divisible`` > 1 the normalised images are first padded at the bottom and right with
+        zeros to a multiple of it, as torchvision's and detectron2's transforms do (32 for FPNs)."""
+        x = (images - self.pixel_mean) / self.pixel_std
+        if self.size_divisible > 1:
+            h, w = x.shape[-2:]
+            x = F.pad(x, (0, (-w) % self.size_divisible, 0, (-h) % self.size_divisible))
+        return self.fpn(self.body(x))
 
     def heads(self, images: Tensor, features: list[Tensor]) -> Predictions:
         """The predictions on ``features`` (see ``forward``); ``images`` gives the anchors' device."""
@@ -66,4 +73,4 @@ def build_model(cfg: ModelConfig, num_classes: int) -> RetinaNet:
         load_backbone_weights(body, cfg.backbone.name, cfg.backbone.weights)
     fpn = FPN(body.out_channels, cfg.fpn_channels, cfg.p6_from)
     return RetinaNet(body, fpn, build_anchor_generator(cfg.anchors), num_classes, cfg.head.num_convs, cfg.head.norm,
-                     cfg.head.prior_prob)
+                     cfg.head.prior_prob, cfg.size_divisible)
