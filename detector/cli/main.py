@@ -1,6 +1,7 @@
 """``focaldet``: one command line with a subcommand per job (``python -m detector`` is the same).
 
-Only the chosen subcommand's module is imported (it brings torch), so ``focaldet --help`` is quick."""
+Only the chosen subcommand's module is imported, so an optional extra that is not installed (onnx for
+``export``, scikit-learn for ``toy``) matters only to the subcommand that needs it."""
 
 from __future__ import annotations
 
