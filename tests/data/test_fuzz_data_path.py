@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -175,35 +176,18 @@ def check_case(fmt: str, steps: list[tuple[str, int, float, bytes]]) -> Exceptio
     return error
 
 
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FORMATS = ("coco", "voc", "yolo", "csv")
 
 
-@SETTINGS
+@pytest.mark.parametrize("fmt", FORMATS)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=damages())
-def test_coco_data_path_under_damage(steps):
-    check_case("coco", steps)
-
-
-@SETTINGS
-@given(steps=damages())
-def test_voc_data_path_under_damage(steps):
-    check_case("voc", steps)
-
-
-@SETTINGS
-@given(steps=damages())
-def test_yolo_data_path_under_damage(steps):
-    check_case("yolo", steps)
-
-
-@SETTINGS
-@given(steps=damages())
-def test_csv_data_path_under_damage(steps):
-    check_case("csv", steps)
+def test_data_path_under_damage(fmt, steps):
+    check_case(fmt, steps)
 
 
 def test_the_harness_sees_both_outcomes():
-    for fmt in ("coco", "voc", "yolo", "csv"):
+    for fmt in FORMATS:
         assert check_case(fmt, []) is None  # undamaged: every item loads
     duplicate = check_case("coco", [("duplicate_id", 0, 0.5, b"")])
     assert isinstance(duplicate, DataError) and "have the same id 1" in str(duplicate)
