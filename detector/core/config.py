@@ -12,8 +12,6 @@ convs, anchors 32..512); the built-in synthetic CPU benchmark shrinks them in ``
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,10 +20,7 @@ import yaml
 
 from detector.core.config_files import DEFAULT_CONFIG, find_config, shipped_configs
 from detector.core.io import read_yaml_mapping
-
-
-class ConfigError(ValueError):
-    """A bad config file, key or value; the message is one line meant for the user."""
+from detector.core.typed_merge import ConfigError, merge_into, parse_override
 
 
 @dataclass
@@ -259,96 +254,6 @@ class Config:
         return dataclasses.asdict(self)
 
 
-# ----------------------------------------------------------------------------------------------
-# type-checked merging
-
-
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + "|".join(str(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"list of {_describe(typing.get_args(tp)[0])}"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Return ``value`` checked (and losslessly converted, int -> float) against annotation ``tp``."""
-    origin = typing.get_origin(tp)
-    bad = ConfigError(f"config key '{key}': expected {_describe(tp)}, got {value!r}")
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise bad
-        return value
-    if origin is list:
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            raise bad
-        (item_tp,) = typing.get_args(tp)
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise bad
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    raise TypeError(f"unsupported config annotation {tp!r} for '{key}'")
-
-
-def _field_types(obj: Any) -> dict[str, Any]:
-    return typing.get_type_hints(type(obj))
-
-
-def _merge(obj: Any, updates: dict[str, Any], prefix: str) -> None:
-    """Apply a nested ``updates`` dict onto dataclass ``obj`` in place, type-checking each leaf."""
-    types_ = _field_types(obj)
-    for key, value in updates.items():
-        full = f"{prefix}{key}"
-        if key not in types_:
-            valid = ", ".join(sorted(types_))
-            raise ConfigError(f"unknown config key '{full}'; valid keys here: {valid}")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key '{full}' is a section; give a mapping, got {value!r}")
-            _merge(current, value, f"{full}.")
-        else:
-            setattr(obj, key, _coerce(value, types_[key], full))
-
-
-def _nest(dotted: str, value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    node = out
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-    return out
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """``"solver.lr=0.02"`` -> ``{"solver": {"lr": 0.02}}``; the value is parsed as YAML data."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key or any(not p for p in key.split(".")):
-        raise ConfigError(f"override '{text}' is not of the form key.sub=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override '{text}': value is not valid YAML ({exc.problem})") from None
-    return _nest(key.strip(), value)
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         return read_yaml_mapping(path, "config file")
@@ -361,14 +266,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from plain (possibly partial) nested data, e.g. one saved in a checkpoint."""
     cfg = Config()
-    _merge(cfg, data, "")
+    merge_into(cfg, data)
     return cfg
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply ``key.sub=value`` overrides to ``cfg`` in place (type-checked) and re-validate it."""
     for text in overrides:
-        _merge(cfg, parse_override(text), "")
+        merge_into(cfg, parse_override(text))
     validate(cfg)
     return cfg
 
@@ -405,7 +310,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data = read_yaml(file)
             data.pop("_base_", None)
             try:
-                _merge(cfg, data, "")
+                merge_into(cfg, data)
             except ConfigError as exc:
                 raise ConfigError(f"{file}: {exc}") from None
         if "name" not in read_yaml(path):
