@@ -1,7 +1,8 @@
 """RetinaNet with focal loss: the package, in layers. Nothing imports upward (tests/test_layers.py):
 
-    core        config (defaults; type-checked merging; where config files are found), box geometry, typed batch/prediction
-                structures, device, distributed, checkpoint, RNG and signal helpers: knows nothing else
+    core        config (defaults, type-checked merging, where config files are found), box geometry,
+                typed batch/prediction structures, device, distributed, checkpoint, RNG and signal
+                helpers: knows nothing else
     model | losses | data      each knows core only, never each other
     inference   post-processing, the restored Detector, ONNX / torch.export
     evaluation  COCO / VOC metrics, prediction over a dataset, figures, drawing, anchor coverage
