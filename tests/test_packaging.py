@@ -24,7 +24,9 @@ def test_every_package_folder_is_listed():
 def test_configs_ship_inside_the_package_and_the_script_is_the_cli():
     setuptools = PROJECT["tool"]["setuptools"]
     assert setuptools["package-dir"] == {"detector.configs": "configs"}
-    assert setuptools["package-data"] == {"detector.configs": ["*.yaml"]}
+    assert setuptools["package-data"] == {"detector.configs": ["*.yaml", "recipes/*.yaml"]}
+    folders = {p.parent.relative_to(ROOT / "configs") for p in (ROOT / "configs").rglob("*.yaml")}
+    assert folders == {Path("."), Path("recipes")}  # every shipped yaml is matched by a pattern above
     assert PROJECT["project"]["scripts"] == {"focaldet": "detector.cli.main:main"}
     assert callable(cli_main.main) and cli_main.PROG == PROJECT["project"]["name"]
 

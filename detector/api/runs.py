@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from detector.core.config import DEFAULT_CONFIG, load_config
 from detector.core.distributed import init_distributed, shutdown
 from detector.data.coco import CocoDetection
+from detector.engine.recipes import choose_recipe
 from detector.engine.setup import build_trainer, run_dir_of
 from detector.evaluation.evaluator import EvalResult, evaluate_checkpoint
 from detector.inference.detector import Detector
@@ -34,14 +36,22 @@ class TrainResult:
 def train(config: str | Path | None = None, overrides: Sequence[str] = (), resume: bool = False,
           init_from: str | Path | None = None) -> TrainResult | None:
     """Train from ``config`` (a YAML file or a shipped config's name; default the synthetic
-    benchmark) with ``key.sub=value`` overrides. ``resume`` continues ``<run dir>/last.pt``;
+    benchmark) with ``key.sub=value`` overrides; ``recipe: auto`` (a config that names no recipe)
+    is chosen here and printed (``engine.recipes``). ``resume`` continues ``<run dir>/last.pt``;
     ``init_from`` starts from a checkpoint or torchvision RetinaNet state_dict (finetuning). Under
     torchrun every process calls this; the others than rank 0 get None."""
+    started = time.perf_counter()  # solver.time_budget counts from here
     info = init_distributed()  # a no-op unless started by torchrun with WORLD_SIZE > 1
     try:
-        extra = [f"model.init_from={init_from}"] if init_from else []
-        cfg = load_config(config or DEFAULT_CONFIG, [*overrides, *extra])
-        trainer = build_trainer(cfg, initialise=not resume)
+        config = config or DEFAULT_CONFIG
+        overrides = [*overrides, *([f"model.init_from={init_from}"] if init_from else [])]
+        cfg = load_config(config, overrides)
+        if cfg.recipe == "auto":
+            choice = choose_recipe(config, overrides)
+            if info.main:
+                print(choice.line() if not choice.warning else f"{choice.warning}\n{choice.line()}")
+            cfg = load_config(config, [*overrides, *choice.overrides])
+        trainer = build_trainer(cfg, initialise=not resume, started=started)
         if resume:
             trainer.resume(run_dir_of(cfg) / "last.pt")
         if info.main:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
-from detector.core.config_files import DEFAULT_CONFIG, find_config, shipped_configs
+from detector.core.config_files import DEFAULT_CONFIG, find_config, recipe_file, shipped_configs
+from detector.core.duration import parse_duration
 from detector.core.io import read_yaml_mapping
 from detector.core.typed_merge import ConfigError, merge_into, parse_override
 
@@ -204,7 +205,14 @@ class SolverConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # AdamW only
     weight_decay: float = 1e-4
     max_iters: int = 90000
+    # train for a wall-clock budget instead: "10m", "90s", "1h30m", or minutes as a number, counted from
+    # the start of the run's setup. The step rate is measured over the first steps, then max_iters (and
+    # warm-up, step milestones) are fixed so that training, evaluations and checkpoints fit; the count is
+    # recorded in the run's config.yaml and checkpoints, so --resume continues the same schedule. "" = max_iters
+    time_budget: str = ""
     warmup_iters: int = 500
+    # with time_budget: warm-up is at most this fraction of the run (short runs), at most warmup_iters (long)
+    warmup_fraction: float = 0.05
     warmup_factor: float = 0.001
     schedule: Literal["step", "cosine"] = "step"
     steps: list[float] = field(default_factory=lambda: [60000.0, 80000.0])  # for "step": iterations
@@ -240,6 +248,11 @@ class TrainConfig:
 @dataclass
 class Config:
     name: str = "default"
+    # the recipe under this config (configs/recipes/<name>.yaml; docs/training.md#recipes): its values sit
+    # below the config's own, which override them. auto: chosen at the start of training from the device,
+    # whether the named pretrained weights load, and the data (anchors from the coverage search), and
+    # printed in one line; none: no recipe, the defaults below (the paper's) under the config
+    recipe: Literal["auto", "none", "scratch", "imagenet", "coco"] = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -294,28 +307,64 @@ def _base_chain(path: Path) -> list[Path]:
         chain.insert(0, base_path)
 
 
+def _layers(path: Path | None, overrides: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, data) for each file of ``path``'s ``_base_`` chain, oldest first, then each override."""
+    layers = []
+    for file in _base_chain(path) if path is not None else []:
+        data = read_yaml(file)
+        data.pop("_base_", None)
+        layers.append((f"{file}: ", data))
+    return layers + [("", parse_override(text)) for text in overrides]
+
+
+def _merge_layers(cfg: Config, layers: list[tuple[str, dict[str, Any]]]) -> Config:
+    for where, data in layers:
+        try:
+            merge_into(cfg, data)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}{exc}") from None
+    return cfg
+
+
+def _dotted(data: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in data.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict):
+            keys |= _dotted(value, f"{prefix}{key}.")
+    return keys
+
+
+def explicit_keys(path: str | Path | None, overrides: list[str] | None = None) -> set[str]:
+    """Every key (``"model"``, ``"model.anchors"``, ``"model.anchors.sizes"``, ...) that the config file,
+    its ``_base_`` files or the overrides set themselves: what a recipe must not change."""
+    layers = _layers(find_config(path) if path is not None else None, overrides or [])
+    return set().union(*(_dotted(data) for _, data in layers))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then the YAML file (if any), then ``key=value`` overrides, all type-checked.
+    """Defaults, then the config's recipe (if it names one), then the YAML file (if any), then
+    ``key=value`` overrides, all type-checked.
 
     ``path`` is a file, or the name of a shipped config (``core/config_files.py``). A YAML file may
     start from another with ``_base_: other.yaml`` (a path relative to it, or a shipped config's
-    name) and name only what differs. The config's ``name`` defaults to the YAML file's stem, so
-    runs land in ``runs/<name>``.
+    name) and name only what differs. ``recipe: scratch`` (imagenet, coco) puts
+    ``configs/recipes/<recipe>.yaml`` under the file, so the file overrides it; ``recipe: auto`` is
+    left for the trainer to choose (``engine.recipes``). The config's ``name`` defaults to the YAML
+    file's stem, so runs land in ``runs/<name>``.
     """
+    path = find_config(path) if path is not None else None
+    layers = _layers(path, overrides or [])
+    recipe = _merge_layers(Config(), layers).recipe  # also type-checks every layer before anything else
     cfg = Config()
-    if path is not None:
-        path = find_config(path)
-        chain = _base_chain(path)
-        for file in chain:
-            data = read_yaml(file)
-            data.pop("_base_", None)
-            try:
-                merge_into(cfg, data)
-            except ConfigError as exc:
-                raise ConfigError(f"{file}: {exc}") from None
-        if "name" not in read_yaml(path):
-            cfg.name = Path(path).stem
-    return apply_overrides(cfg, overrides or [])
+    if recipe not in ("auto", "none"):
+        file = recipe_file(recipe)
+        _merge_layers(cfg, [(f"{file}: ", read_yaml(file))])
+    _merge_layers(cfg, layers)
+    if path is not None and "name" not in read_yaml(path):
+        cfg.name = Path(path).stem
+    validate(cfg)
+    return cfg
 
 
 def validate(cfg: Config) -> None:
@@ -328,6 +377,7 @@ def validate(cfg: Config) -> None:
         (cfg.train.skip_nonfinite >= 0, "train.skip_nonfinite must be >= 0"),
         (cfg.solver.max_iters >= 1, "solver.max_iters must be >= 1"),
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
+        (0.0 <= cfg.solver.warmup_fraction < 1.0, "solver.warmup_fraction must be in [0, 1)"),
         (all(0 <= v <= 1 for v in (cfg.data.noise.missing, cfg.data.noise.swap)) and cfg.data.noise.jitter >= 0,
          "data.noise.missing and data.noise.swap must be probabilities in [0, 1], data.noise.jitter >= 0"),
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
@@ -350,6 +400,11 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if cfg.solver.time_budget:
+        try:
+            parse_duration(cfg.solver.time_budget)
+        except ValueError as exc:
+            raise ConfigError(f"solver.time_budget: {exc}") from None
 
 
 def save_yaml(cfg: Config, path: str | Path) -> None:
@@ -357,6 +412,6 @@ def save_yaml(cfg: Config, path: str | Path) -> None:
 
 
 __all__ = [
-    "DEFAULT_CONFIG", "Config", "ConfigError", "apply_overrides", "from_dict", "load_config", "parse_override",
-    "save_yaml", "validate",
+    "DEFAULT_CONFIG", "Config", "ConfigError", "apply_overrides", "explicit_keys", "from_dict", "load_config",
+    "parse_override", "save_yaml", "validate",
 ]

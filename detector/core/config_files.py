@@ -4,7 +4,7 @@ The shipped configs live in the repository's ``configs/`` folder; an installed w
 inside the package as ``detector/configs/`` (pyproject.toml maps one onto the other), so the
 lookup works from any folder, installed or not. ``--config raccoon``, ``--config raccoon.yaml``
 and ``--config configs/raccoon.yaml`` all name the shipped file when no such file is in the
-current folder.
+current folder; ``recipes/scratch`` (e.g. ``_base_: recipes/scratch.yaml``) names a shipped recipe.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in shipped_config_dir().glob("*.yaml"))
 
 
+def recipe_file(name: str) -> Path:
+    """The shipped recipe ``name`` (``configs/recipes/<name>.yaml``): scratch, imagenet, coco."""
+    return shipped_config_dir() / "recipes" / f"{name}.yaml"
+
+
 def find_config(name: str | Path) -> Path:
     """The config file ``name`` names: the path itself when it exists, else the shipped config of
     that name (with or without ``.yaml``, with or without a leading ``configs/``). A name found
@@ -36,9 +41,10 @@ def find_config(name: str | Path) -> Path:
     path = Path(name)
     if path.is_file():
         return path
-    if path.parent in (Path("."), Path("configs")):
+    if path.parent in (Path("."), Path("configs"), Path("recipes"), Path("configs/recipes")):
         stem = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
-        shipped = shipped_config_dir() / f"{stem}.yaml"
+        folder = shipped_config_dir() / ("recipes" if path.parent.name == "recipes" else "")
+        shipped = folder / f"{stem}.yaml"
         if shipped.is_file():
             return shipped
     return path

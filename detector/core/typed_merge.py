@@ -53,6 +53,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise bad
         return float(value)
     if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # solver.time_budget=10 (minutes), name=2024: YAML read them as numbers
         if not isinstance(value, str):
             raise bad
         return value

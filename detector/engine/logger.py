@@ -24,6 +24,12 @@ class Logger:
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", dynamic_ncols=True,
                         mininterval=1.0)
 
+    def set_total(self, total: int | None) -> None:
+        """The progress bar's end (None: a count without one, while solver.time_budget measures)."""
+        if self.enabled:
+            self.bar.total = total
+            self.bar.refresh()
+
     def step(self, step: int, scalars: dict[str, float], show: dict[str, float], log: bool) -> None:
         if not self.enabled:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -28,8 +29,10 @@ def run_dir_of(cfg: Config) -> Path:
     return Path(cfg.train.output_dir or Path("runs") / cfg.name)
 
 
-def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
-    """Everything a run needs; ``initialise=False`` skips ``model.init_from`` (resuming)."""
+def build_trainer(cfg: Config, initialise: bool = True, started: float | None = None) -> Trainer:
+    """Everything a run needs; ``initialise=False`` skips ``model.init_from`` (resuming). ``started``
+    (``time.perf_counter()``) is when the run began, for ``solver.time_budget``; default now."""
+    started = time.perf_counter() if started is None else started
     seed_everything(cfg.train.seed)
     info = current()
     device = resolve_device(cfg.train.device)
@@ -70,7 +73,7 @@ def build_trainer(cfg: Config, initialise: bool = True) -> Trainer:
     postprocess = build_postprocessor(cfg.inference, BoxCoder(cfg.loss.box_coder_weights))
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
     return Trainer(cfg, run_dir, device, model, criterion, postprocess, optimizer,
-                   build_scheduler(optimizer, cfg.solver), scaler, train_set, val_set, info)
+                   build_scheduler(optimizer, cfg.solver), scaler, train_set, val_set, info, started=started)
 
 
 def build_datasets(cfg: Config, run_dir: Path, main: bool) -> tuple[CocoDetection, CocoDetection]:

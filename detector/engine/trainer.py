@@ -3,6 +3,7 @@ builds a Trainer from a config; ``engine.run_files`` writes everything it leaves
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +19,14 @@ from detector.core.checkpoint import CheckpointError, load_checkpoint
 from detector.core.config import Config
 from detector.core.device import amp_dtype
 from detector.core.distributed import DistInfo, any_rank, mean_over_ranks
+from detector.core.duration import parse_duration
 from detector.core.rng import get_rng_state, set_rng_state
 from detector.core.signals import StopFlag, TrainingInterrupted
 from detector.core.structures import Predictions, Targets
 from detector.data.build import build_train_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
+from detector.engine import budget
 from detector.engine.logger import Logger
 from detector.engine.nonfinite import NonFiniteWatch, step_unless
 from detector.engine.run_files import RunFiles
@@ -60,6 +63,9 @@ class Trainer:
     forward_loss: Callable[..., tuple[dict[str, Tensor], dict[str, Tensor]]] = field(init=False)
     amp: torch.dtype | None = field(init=False)  # the training autocast dtype (None: fp32)
     watch: NonFiniteWatch = field(default_factory=NonFiniteWatch)
+    started: float = field(default_factory=time.perf_counter)  # the run's setup began: solver.time_budget's clock
+    # solver.time_budget: the fixed schedule ({max_iters, warmup_iters, steps}); None until it is measured
+    budget_plan: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, enabled=self.dist.main)
@@ -90,6 +96,7 @@ class Trainer:
             "criterion": self.criterion.state_dict(), "rng": get_rng_state(),
             "data": {"epoch": epoch, "batch": batch, "batches_per_epoch": self.batches_per_epoch},
             "step": self.step, "best_ap": self.best_ap, "skipped_steps": self.skipped,
+            "time_budget_plan": self.budget_plan,
             "config": self.cfg.to_dict(), "cat_ids": self.train_set.cat_ids,
             "class_names": self.train_set.class_names,
         }
@@ -112,6 +119,10 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_ap = int(state["step"]), float(state.get("best_ap", -1.0))
         self.skipped = int(state.get("skipped_steps", 0))
+        if state.get("time_budget_plan") and self.cfg.solver.time_budget:  # the schedule the budget fixed
+            self.budget_plan = dict(state["time_budget_plan"])
+            for key, value in self.budget_plan.items():
+                setattr(self.cfg.solver, key, value)
         if "criterion" in state:
             self.criterion.load_state_dict(state["criterion"])
         if "rng" in state:
@@ -226,10 +237,16 @@ class Trainer:
         ``until`` < max_iters stops after that step instead, with last.pt written and no final
         evaluation (returns None); ``--resume`` then continues exactly where it stopped.
         """
-        cfg, max_iters = self.cfg.train, self.cfg.solver.max_iters
-        target = max_iters if until is None else min(until, max_iters)
+        cfg, solver = self.cfg.train, self.cfg.solver
+        calibration, configured_iters = None, solver.max_iters
+        if solver.time_budget and self.budget_plan is None:  # measure first, then fix max_iters
+            calibration = budget.Calibration(parse_duration(solver.time_budget), self.step)
+            solver.max_iters = budget.PROVISIONAL_ITERS
+        target = solver.max_iters if until is None else min(until, solver.max_iters)
         self.files.config(self.cfg)
-        logger = Logger(self.run_dir, max_iters, self.step, enabled=self.dist.main)
+        logger = Logger(self.run_dir, solver.max_iters, self.step, enabled=self.dist.main)
+        if calibration is not None:
+            logger.set_total(None)
         self.model.train()
         start, start_step = time.perf_counter(), self.step
         with StopFlag() as stop:
@@ -238,7 +255,11 @@ class Trainer:
                     break
                 losses, stats = self.train_step(images, targets)
                 self.step += 1
-                evaluate = bool(cfg.eval_period) and self.step % cfg.eval_period == 0 and self.step < max_iters
+                if calibration is not None and self._calibrate(calibration, images, configured_iters):
+                    calibration = None
+                    target = solver.max_iters if until is None else min(until, solver.max_iters)
+                    logger.set_total(solver.max_iters)
+                evaluate = bool(cfg.eval_period) and self.step % cfg.eval_period == 0 and self.step < solver.max_iters
                 save = self.step % cfg.checkpoint_period == 0
                 # one process sees its own stop request at once; processes share theirs at sync points
                 local_stop = self.dist.world == 1 and stop.requested is not None
@@ -257,7 +278,7 @@ class Trainer:
                     logger.close()
                     raise TrainingInterrupted(f"{stop.requested or 'stop on another process'} at step {self.step}: "
                                               f"saved {self.run_dir / 'last.pt'}; continue with --resume")
-        if self.step < max_iters:
+        if self.step < solver.max_iters:
             self._save_last()
             logger.close()
             return None
@@ -269,6 +290,66 @@ class Trainer:
         if self.dist.main:
             self._write_metrics(result, elapsed, self.step - start_step)
         return result
+
+    def _calibrate(self, calibration: budget.Calibration, images: Tensor, configured_iters: int) -> bool:
+        """Called after each step of a ``solver.time_budget`` run until it returns True: times the
+        steps, then estimates an evaluation and a checkpoint and fixes ``solver.max_iters`` (and the
+        warm-up, the milestones) to fit the budget; written to config.yaml. Host syncs only twice."""
+        if calibration.timing_starts(self.step):
+            self._sync()
+            calibration.begin(self.step, time.perf_counter())
+            return False
+        if not calibration.done(self.step, time.perf_counter()):
+            return False
+        self._sync()
+        step_s = calibration.step_seconds(self.step, time.perf_counter())
+        eval_s, ckpt_s = self._estimate_eval(images), self._estimate_checkpoint()
+        # every process must fix the same count: average what each measured
+        measured = mean_over_ranks(torch.tensor([step_s, eval_s, ckpt_s, time.perf_counter() - self.started],
+                                                dtype=torch.float64, device=self.device)).tolist()
+        cfg = self.cfg.train
+        fixed = budget.plan(self.cfg.solver, calibration.budget, measured[3], self.step, measured[0], measured[1],
+                            measured[2], cfg.eval_period, cfg.checkpoint_period, configured_iters)
+        budget.apply(self.cfg.solver, fixed)
+        self.budget_plan = {"max_iters": fixed.max_iters, "warmup_iters": fixed.warmup_iters, "steps": fixed.steps}
+        self.files.config(self.cfg)
+        if self.dist.main:
+            print(fixed.describe(calibration.budget, measured[3], self.step))
+        return True
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.no_grad()
+    def _estimate_eval(self, images: Tensor) -> float:
+        """Seconds one evaluation of the validation split should take: the model timed on a training
+        batch in inference mode (the second of two passes), scaled to the split, plus post-processing,
+        loading and COCO scoring (a fixed 2 s and 4 ms per image, measured on the CPU)."""
+        self.model.eval()
+        x = images.to(self.device)
+        if self.cfg.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        amp = amp_dtype(self.cfg.inference.amp, self.device)
+        seconds = 0.0
+        for _ in range(2):
+            self._sync()
+            tick = time.perf_counter()
+            with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                self.model(x)
+            self._sync()
+            seconds = time.perf_counter() - tick
+        self.model.train()
+        per_image = seconds / len(images)
+        return 1.5 * per_image * len(self.val_set) + 2.0 + 0.004 * len(self.val_set)
+
+    def _estimate_checkpoint(self) -> float:
+        """Seconds to write a checkpoint: this run's state serialised in memory, with room for the disk."""
+        if not self.dist.main:
+            return 0.0
+        tick = time.perf_counter()
+        torch.save(self.state_dict(), io.BytesIO())
+        return 1.5 * (time.perf_counter() - tick) + 0.1
 
     def _log(self, logger: Logger, losses: dict[str, Tensor], stats: dict[str, Tensor]) -> None:
         """At a synchronisation point: every ``train.log_period`` steps (and the last), losses averaged
@@ -285,6 +366,7 @@ class Trainer:
     def _write_metrics(self, result: EvalResult, elapsed: float, steps: int) -> None:
         metrics = {**result.metrics(), "best_AP": self.best_ap,
                    "step": self.step, "train_seconds": round(elapsed, 1),
+                   "run_seconds": round(time.perf_counter() - self.started, 1),  # setup included (time_budget's clock)
                    "images_per_second": round(steps * self.cfg.train.batch_size / max(elapsed, 1e-9), 2)}
         class_alpha = self.criterion.state_dict().get("class_alpha")
         if class_alpha is not None:  # loss.class_alpha: the per-class factors this run trained with

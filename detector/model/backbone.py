@@ -10,7 +10,7 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.ops import FrozenBatchNorm2d
 
-from detector.core.checkpoint import load_plain
+from detector.core.checkpoint import CheckpointError, load_plain
 
 RESNET_CHANNELS = {  # output channels of C3, C4, C5
     "resnet18": (128, 256, 512),
@@ -50,38 +50,72 @@ class ResNetBody(nn.Module):
         return [c3, c4, c5]
 
 
-def load_backbone_weights(body: ResNetBody, name: str, weights: str) -> list[str]:
-    """Load ImageNet weights into ``body`` from a local state_dict file or a torchvision weights name.
+class WeightsError(ValueError):
+    """Pretrained weights that cannot be loaded; the message says what was tried and what to do."""
 
-    Returns the keys of the file that were not used (the classifier ``fc.*``).
-    """
+
+_INSTEAD = "or train without them: recipe=scratch (or recipe=auto, which falls back to it)"
+
+
+def read_backbone_weights(name: str, weights: str) -> dict[str, Tensor]:
+    """The state_dict ``model.backbone.weights`` names: a local file, or a torchvision weights name
+    (downloaded once into torch's cache). ``WeightsError`` says in one line what was tried."""
     path = Path(weights)
     if path.suffix in {".pt", ".pth", ".bin"} or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"backbone weights file '{weights}' does not exist")
-        state = load_plain(path)
+            raise WeightsError(f"model.backbone.weights: the file '{weights}' does not exist; pass the path of a "
+                               f"saved {name} state_dict, {_INSTEAD}")
+        try:
+            state = load_plain(path)
+        except CheckpointError as exc:
+            raise WeightsError(f"model.backbone.weights: {exc}") from None
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
-    else:
-        enum = torchvision.models.get_model_weights(name)
-        try:
-            state = enum[weights].get_state_dict(progress=True)
-        except KeyError:
-            raise ValueError(
-                f"model.backbone.weights '{weights}' is neither a file nor one of "
-                f"{[w.name for w in enum]}"
-            ) from None
+        if not isinstance(state, dict):
+            raise WeightsError(f"model.backbone.weights: '{weights}' holds a {type(state).__name__}, not a state_dict")
+        return state
+    enum = torchvision.models.get_model_weights(name)
+    try:
+        entry = enum[weights]
+    except KeyError:
+        raise WeightsError(f"model.backbone.weights '{weights}' is neither a file nor one of "
+                           f"{[w.name for w in enum]}") from None
+    try:
+        return entry.get_state_dict(progress=False)
+    except (OSError, RuntimeError) as exc:  # no network (URLError is an OSError), a truncated download
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise WeightsError(
+            f"model.backbone.weights={weights}: downloading {entry.url} failed ({reason}); download it once on a "
+            f"machine with internet and pass the file (model.backbone.weights=PATH; torchvision keeps it in "
+            f"~/.cache/torch/hub/checkpoints/{Path(entry.url).name}, where this machine would find it too), "
+            f"{_INSTEAD}") from None
+
+
+def load_backbone_weights(body: ResNetBody, name: str, weights: str) -> list[str]:
+    """Load ImageNet weights into ``body`` from a local state_dict file or a torchvision weights name.
+
+    Returns the keys of the file that were not used (the classifier ``fc.*``); weights of another
+    architecture raise ``WeightsError``.
+    """
     renamed = OrderedDict()
-    for key, value in state.items():
+    for key, value in read_backbone_weights(name, weights).items():
         for src, dst in (("conv1.", "stem.0."), ("bn1.", "stem.1.")):
             if key.startswith(src):
                 key = dst + key[len(src):]
         renamed[key] = value
-    missing, unexpected = body.load_state_dict(renamed, strict=False)
+    try:
+        missing, unexpected = body.load_state_dict(renamed, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit: another architecture
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc)[:200])
+        raise WeightsError(f"model.backbone.weights '{weights}' does not fit model.backbone.name={name} ({first}); "
+                           f"name the backbone they were trained for, {_INSTEAD}") from None
     # FrozenBatchNorm2d has no num_batches_tracked; everything else must be present
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing:
-        raise ValueError(f"backbone weights '{weights}' lack {len(missing)} keys, e.g. {missing[:3]}")
+    extra = [k for k in unexpected if not k.startswith("fc.")]  # e.g. a ResNet-34's third res2 block
+    if missing or extra:
+        raise WeightsError(f"model.backbone.weights '{weights}' lack {len(missing)} of the {name} keys and have "
+                           f"{len(extra)} it has not (e.g. {(missing + extra)[:3]}): weights of another architecture; "
+                           f"name the backbone they were trained for, {_INSTEAD}")
     return list(unexpected)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 
 import detector
 from detector.core.config import DEFAULT_CONFIG, Config, load_config
@@ -101,6 +102,8 @@ def formats(tmp_path_factory) -> dict[str, list[str]]:
     out["csv"].append(f"data.class_names=[{','.join(order)}]")
     (root / "yolo" / "data.yaml").write_text(f"path: {root / 'yolo'}\ntrain: images/train\nval: images/val\n"
                                              f"names: [{', '.join(order)}]\n")
+    torch.save(torchvision.models.resnet18().state_dict(), root / "r18.pth")  # recipe=imagenet's, made here
+    out["imagenet_weights"] = [f"model.backbone.weights={root / 'r18.pth'}"]
     return out
 
 
@@ -120,6 +123,7 @@ def test_the_option_list_comes_from_the_config():
 def test_a_whole_run_with(key, value, formats, tmp_path):
     data = formats[value] if key == "data.dataset" else formats["synthetic"]
     option = [f"{key}={value}"] if key not in ("baseline", "data.dataset") else []
+    option += formats["imagenet_weights"] if (key, value) == ("recipe", "imagenet") else []  # no downloads in tests
     run = [*data, *TINY_RUN, *option, "train.checkpoint_period=100", "train.vis_images=0",
            f"train.output_dir={tmp_path / 'run'}", "inference.score_thresh=0.0"]
     build_trainer(load_config(DEFAULT_CONFIG, [*run, "solver.max_iters=2"])).fit(until=1)  # a checkpoint at step 1
