@@ -18,6 +18,7 @@ images, boxes and validation split as ``focaldet train``) and scored by the same
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -108,7 +109,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--output", help="JSON file for the result")
     args = parser.parse_args()
-    started = time.perf_counter()
+    started = budget.process_started()  # the whole command fits the budget, as with focaldet train
     seconds = parse_duration(args.budget)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -124,20 +125,21 @@ def main() -> None:
               {"params": rest, "weight_decay": 0.0}]
     optimizer = (torch.optim.AdamW(groups, lr=args.lr) if args.optimizer == "adamw"
                  else torch.optim.SGD(groups, lr=args.lr, momentum=0.9))
-    solver = load_config(None, ["recipe=scratch"]).solver
+    configured = load_config(None, ["recipe=scratch"]).solver
+    solver = copy.deepcopy(configured)
     solver.max_iters = budget.PROVISIONAL_ITERS
 
     def lr_at(it: int) -> float:
         warm = min(1.0, (it + 1) / max(solver.warmup_iters, 1))
         return args.lr * warm * 0.5 * (1 + math.cos(math.pi * min(it, solver.max_iters) / solver.max_iters))
 
-    calibration: budget.Calibration | None = budget.Calibration(seconds, 0)
+    calibration: budget.Calibration | None = budget.Calibration(seconds, 0, configured)
     generator = torch.Generator().manual_seed(args.seed)
     sampler = torch.utils.data.RandomSampler(train, num_samples=10**8, generator=generator)
     loader = torch.utils.data.DataLoader(Flipped(train), args.batch, sampler=sampler, num_workers=1, drop_last=True,
                                          collate_fn=as_lists, persistent_workers=True,
                                          worker_init_fn=lambda worker: random.seed(args.seed * 100 + worker))
-    step = 0
+    step, eval_s = 0, 0.0
     model.train()
     for images, targets in loader:
         if step >= solver.max_iters:
@@ -152,18 +154,22 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         optimizer.step()
         step += 1
-        if calibration is not None:
+        if calibration is not None:  # the same planning as solver.time_budget (trainer._calibrate)
             now = time.perf_counter()
             if calibration.timing_starts(step):
                 calibration.begin(step, now)
-            elif calibration.done(step, now):
-                per_image = _inference_seconds(model, images, amp) / len(images)
-                eval_s = 1.5 * per_image * len(val) + 2.0 + 0.004 * len(val)
-                fixed = budget.plan(solver, seconds, time.perf_counter() - started, step,
-                                    calibration.step_seconds(step, now), eval_s, 0.0, 0, 10**9, 2000)
+            elif (calibration.first is None and calibration.done(step, now)) or step == calibration.refine_step:
+                first, since = calibration.first, calibration.start_step
+                step_s = calibration.step_seconds(step, now)
+                if first is None:
+                    eval_s = budget.evaluation_seconds(_inference_seconds(model, images, amp) / len(images), len(val))
+                elapsed = time.perf_counter() - started
+                fixed = budget.plan(configured, seconds, elapsed, step, step_s, eval_s, 0.0, 0, 10**9)
                 budget.apply(solver, fixed)
-                print(fixed.describe(seconds, time.perf_counter() - started, step), flush=True)
-                calibration = None
+                print(fixed.describe(seconds, elapsed, step, since if first else 0), flush=True)
+                calibration.planned(fixed, step, time.perf_counter(), elapsed)
+                if calibration.refine_step is None:
+                    calibration = None
         if step % 50 == 0:
             print(f"step {step}/{solver.max_iters} loss {loss.item():.4f} lr {lr_at(step):.2e}", flush=True)
     train_seconds = time.perf_counter() - started

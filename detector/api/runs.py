@@ -34,13 +34,15 @@ class TrainResult:
 
 
 def train(config: str | Path | None = None, overrides: Sequence[str] = (), resume: bool = False,
-          init_from: str | Path | None = None) -> TrainResult | None:
+          init_from: str | Path | None = None, started: float | None = None) -> TrainResult | None:
     """Train from ``config`` (a YAML file or a shipped config's name; default the synthetic
     benchmark) with ``key.sub=value`` overrides; ``recipe: auto`` (a config that names no recipe)
     is chosen here and printed (``engine.recipes``). ``resume`` continues ``<run dir>/last.pt``;
     ``init_from`` starts from a checkpoint or torchvision RetinaNet state_dict (finetuning). Under
-    torchrun every process calls this; the others than rank 0 get None."""
-    started = time.perf_counter()  # solver.time_budget counts from here
+    torchrun every process calls this; the others than rank 0 get None. ``solver.time_budget``
+    counts from ``started`` (a ``time.perf_counter()`` value; default now: ``focaldet train`` passes
+    its process's start, so the whole command fits)."""
+    started = time.perf_counter() if started is None else started
     info = init_distributed()  # a no-op unless started by torchrun with WORLD_SIZE > 1
     try:
         config = config or DEFAULT_CONFIG

@@ -14,6 +14,7 @@ import argparse
 
 from detector.api.runs import train
 from detector.cli.common import add_config, add_overrides
+from detector.engine.budget import process_started
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    outcome = train(args.config, args.overrides, resume=args.resume, init_from=args.init_from)
+    outcome = train(args.config, args.overrides, resume=args.resume, init_from=args.init_from,
+                    started=process_started())  # solver.time_budget: the whole command fits
     if outcome is not None:  # rank 0
         print(outcome.result.table())
         print(f"metrics: {outcome.run_dir / 'metrics.json'}")

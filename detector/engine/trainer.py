@@ -3,6 +3,7 @@ builds a Trainer from a config; ``engine.run_files`` writes everything it leaves
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import time
@@ -238,9 +239,9 @@ class Trainer:
         evaluation (returns None); ``--resume`` then continues exactly where it stopped.
         """
         cfg, solver = self.cfg.train, self.cfg.solver
-        calibration, configured_iters = None, solver.max_iters
+        calibration = None
         if solver.time_budget and self.budget_plan is None:  # measure first, then fix max_iters
-            calibration = budget.Calibration(parse_duration(solver.time_budget), self.step)
+            calibration = budget.Calibration(parse_duration(solver.time_budget), self.step, copy.deepcopy(solver))
             solver.max_iters = budget.PROVISIONAL_ITERS
         target = solver.max_iters if until is None else min(until, solver.max_iters)
         self.files.config(self.cfg)
@@ -255,10 +256,10 @@ class Trainer:
                     break
                 losses, stats = self.train_step(images, targets)
                 self.step += 1
-                if calibration is not None and self._calibrate(calibration, images, configured_iters):
-                    calibration = None
+                if calibration is not None and self._calibrate(calibration, images):
                     target = solver.max_iters if until is None else min(until, solver.max_iters)
                     logger.set_total(solver.max_iters)
+                    calibration = calibration if calibration.refine_step else None  # None: final
                 evaluate = bool(cfg.eval_period) and self.step % cfg.eval_period == 0 and self.step < solver.max_iters
                 save = self.step % cfg.checkpoint_period == 0
                 # one process sees its own stop request at once; processes share theirs at sync points
@@ -269,11 +270,14 @@ class Trainer:
                 # a synchronisation point: verdicts read, losses logged, the stop request shared
                 self.settle()
                 self._log(logger, losses, stats)
+                paused = time.perf_counter()
                 if evaluate:
                     self._after_eval(self.evaluate(), logger)
                 stopping = any_rank(bool(stop.requested), self.device)  # all processes stop together
                 if save or stopping:
                     self._save_last()
+                if calibration is not None:  # not step time
+                    calibration.paused += time.perf_counter() - paused
                 if stopping:  # at a step boundary, with last.pt just written
                     logger.close()
                     raise TrainingInterrupted(f"{stop.requested or 'stop on another process'} at step {self.step}: "
@@ -291,30 +295,37 @@ class Trainer:
             self._write_metrics(result, elapsed, self.step - start_step)
         return result
 
-    def _calibrate(self, calibration: budget.Calibration, images: Tensor, configured_iters: int) -> bool:
-        """Called after each step of a ``solver.time_budget`` run until it returns True: times the
-        steps, then estimates an evaluation and a checkpoint and fixes ``solver.max_iters`` (and the
-        warm-up, the milestones) to fit the budget; written to config.yaml. Host syncs only twice."""
+    def _calibrate(self, calibration: budget.Calibration, images: Tensor) -> bool:
+        """Called after each step of a ``solver.time_budget`` run; True when it (re)planned
+        ``solver.max_iters`` (and the warm-up, the milestones): first when enough steps are timed,
+        with an evaluation and a checkpoint estimated, then at each ``calibration.refine_step`` from
+        the steps since the last plan. Written to config.yaml; host syncs only at these points."""
         if calibration.timing_starts(self.step):
             self._sync()
             calibration.begin(self.step, time.perf_counter())
             return False
-        if not calibration.done(self.step, time.perf_counter()):
+        first = calibration.first
+        if first is None and not calibration.done(self.step, time.perf_counter()):
+            return False
+        if first is not None and self.step != calibration.refine_step:
             return False
         self._sync()
+        since = calibration.start_step
         step_s = calibration.step_seconds(self.step, time.perf_counter())
-        eval_s, ckpt_s = self._estimate_eval(images), self._estimate_checkpoint()
+        eval_s, ckpt_s = ((self._estimate_eval(images), self._estimate_checkpoint()) if first is None
+                          else (first.eval_seconds, first.checkpoint_seconds))
         # every process must fix the same count: average what each measured
         measured = mean_over_ranks(torch.tensor([step_s, eval_s, ckpt_s, time.perf_counter() - self.started],
                                                 dtype=torch.float64, device=self.device)).tolist()
         cfg = self.cfg.train
-        fixed = budget.plan(self.cfg.solver, calibration.budget, measured[3], self.step, measured[0], measured[1],
-                            measured[2], cfg.eval_period, cfg.checkpoint_period, configured_iters)
+        fixed = budget.plan(calibration.configured, calibration.budget, measured[3], self.step, measured[0],
+                            measured[1], measured[2], cfg.eval_period, cfg.checkpoint_period)
         budget.apply(self.cfg.solver, fixed)
         self.budget_plan = {"max_iters": fixed.max_iters, "warmup_iters": fixed.warmup_iters, "steps": fixed.steps}
         self.files.config(self.cfg)
         if self.dist.main:
-            print(fixed.describe(calibration.budget, measured[3], self.step))
+            print(fixed.describe(calibration.budget, measured[3], self.step, since if first else 0))
+        calibration.planned(fixed, self.step, time.perf_counter(), measured[3])
         return True
 
     def _sync(self) -> None:
@@ -324,8 +335,7 @@ class Trainer:
     @torch.no_grad()
     def _estimate_eval(self, images: Tensor) -> float:
         """Seconds one evaluation of the validation split should take: the model timed on a training
-        batch in inference mode (the second of two passes), scaled to the split, plus post-processing,
-        loading and COCO scoring (a fixed 2 s and 4 ms per image, measured on the CPU)."""
+        batch in inference mode (the second of two passes), scaled by ``budget.evaluation_seconds``."""
         self.model.eval()
         x = images.to(self.device)
         if self.cfg.train.channels_last:
@@ -340,8 +350,7 @@ class Trainer:
             self._sync()
             seconds = time.perf_counter() - tick
         self.model.train()
-        per_image = seconds / len(images)
-        return 1.5 * per_image * len(self.val_set) + 2.0 + 0.004 * len(self.val_set)
+        return budget.evaluation_seconds(seconds / len(images), len(self.val_set))
 
     def _estimate_checkpoint(self) -> float:
         """Seconds to write a checkpoint: this run's state serialised in memory, with room for the disk."""

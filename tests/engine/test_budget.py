@@ -41,7 +41,7 @@ def test_the_plan_is_the_largest_count_that_fits(eval_period, ckpt_period):
     solver = SolverConfig(max_iters=2000, warmup_iters=50, warmup_fraction=0.05, schedule="step",
                           steps=[1000.0, 1500.0])
     args = dict(step_s=0.25, eval_s=6.0, ckpt_s=0.4, eval_period=eval_period, ckpt_period=ckpt_period)
-    fixed = budget.plan(solver, 600.0, 20.0, 13, configured_iters=2000, **args)
+    fixed = budget.plan(solver, 600.0, 20.0, 13, **args)
     left = 600.0 - 20.0 - budget.END_MARGIN_SECONDS
     assert cost(fixed.max_iters, 13, **args) <= left < cost(fixed.max_iters + 1, 13, **args)
     assert 13 < fixed.max_iters < left / 0.25 + 13
@@ -52,9 +52,9 @@ def test_the_plan_is_the_largest_count_that_fits(eval_period, ckpt_period):
 
 def test_a_short_run_warms_up_for_a_fraction_and_a_spent_budget_stops_at_once():
     solver = SolverConfig(max_iters=2000, warmup_iters=500, warmup_fraction=0.1)
-    short = budget.plan(solver, 60.0, 5.0, 13, 0.1, 1.0, 0.1, 0, 500, 2000)
+    short = budget.plan(solver, 60.0, 5.0, 13, 0.1, 1.0, 0.1, 0, 500)
     assert short.warmup_iters == math.ceil(0.1 * short.max_iters) < 500
-    spent = budget.plan(solver, 60.0, 59.0, 13, 0.1, 1.0, 0.1, 0, 500, 2000)
+    spent = budget.plan(solver, 60.0, 59.0, 13, 0.1, 1.0, 0.1, 0, 500)
     assert spent.max_iters == 13
     assert "the budget is spent" in spent.describe(60.0, 59.0, 13)
 
@@ -85,3 +85,44 @@ def test_a_budget_run_fixes_its_count_records_it_and_resume_keeps_it(tmp_path, c
     resumed.fit(until=step + 2)
     assert "time budget" not in capsys.readouterr().out  # not measured again
     assert resumed.step == step + 2 and resumed.budget_plan == plan
+
+
+def test_the_plan_is_refined_at_shares_of_the_budget():
+    solver = SolverConfig(max_iters=2000, warmup_iters=50)
+    calibration = budget.Calibration(600.0, 0, solver)
+    calibration.begin(3, 100.0)
+    assert not calibration.done(12, 200.0) and not calibration.done(13, 111.0) and calibration.done(13, 112.0)
+    first = budget.plan(solver, 600.0, 12.0, 13, 0.25, 3.0, 0.3, 0, 500)
+    calibration.planned(first, 13, 112.0, 12.0)
+    assert calibration.refine_step == 13 + round((budget.REFINE_AT[0] * 600 - 12) / 0.25)
+    calibration.paused = 4.0  # an evaluation in between is not step time
+    assert calibration.step_seconds(113, 112.0 + 4.0 + 100 * 0.3) == pytest.approx(0.3)
+    short = budget.Calibration(10.0, 0, solver)
+    short.planned(budget.plan(solver, 10.0, 2.0, 13, 0.1, 1.0, 0.1, 0, 500), 13, 0.0, 2.0)
+    assert short.refine_step is None  # too few steps left to measure again
+    later = budget.plan(solver, 600.0, 190.0, 700, 0.25, 3.0, 0.3, 0, 500)  # past the first share
+    calibration.planned(later, 700, 300.0, 190.0)
+    assert calibration.refine_step == 700 + round((budget.REFINE_AT[1] * 600 - 190) / 0.25)
+    assert calibration.first is first  # the first plan's evaluation and checkpoint estimates stay
+
+
+def test_a_budget_run_plans_again_from_the_steps_since(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(budget, "MIN_TIMED_FRACTION", 0.0)
+    planned = budget.Calibration.planned
+
+    def refine_soon(self, fixed, step, now, elapsed):
+        planned(self, fixed, step, now, elapsed)
+        self.refine_step = step + budget.MIN_REFINE_STEPS
+
+    monkeypatch.setattr(budget.Calibration, "planned", refine_soon)
+    cfg = tiny_config(tmp_path)
+    cfg.solver.time_budget, cfg.solver.max_iters = "1h", 4
+    trainer = build_trainer(cfg)
+    first_at = budget.SKIP_STEPS + budget.MIN_TIMED_STEPS
+    trainer.fit(until=first_at + budget.MIN_REFINE_STEPS + 2)
+    lines = [t for t in capsys.readouterr().out.splitlines() if t.startswith("time budget")]
+    assert len(lines) == 2 and f"over the first {first_at} steps" in lines[0]
+    assert lines[1].startswith("time budget, planned again") and \
+        f"over steps {first_at}-{first_at + budget.MIN_REFINE_STEPS}" in lines[1]
+    assert f"solver.max_iters={trainer.budget_plan['max_iters']}," in lines[1]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["time_budget_plan"] == trainer.budget_plan

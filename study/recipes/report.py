@@ -1,0 +1,58 @@
+"""The tables of docs/recipes.md from study/recipes/records/: python study/recipes/report.py
+
+One row per (what ran, dataset, budget): AP and AP50 as mean +- std over the seeds that finished,
+per-class AP, iterations, and the whole command's wall time against its budget.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+RECORDS = Path(__file__).resolve().parent / "records"
+BUDGET = {"10m": 600.0, "30m": 1800.0}
+WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision RetinaNet R18-FPN",
+        "fallback": "ImageNet weights named, offline -> scratch"}
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def main() -> None:
+    cells: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for folder in sorted(RECORDS.iterdir()):
+        found = re.fullmatch(r"(\w+?)_(\w+)_(\d+m)_s(\d+)", folder.name)
+        if not found or not (folder / "metrics.json").is_file():
+            continue
+        kind, data, budget, _seed = found.groups()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        command = json.loads((folder / "command.json").read_text())
+        metrics["wall"] = command["wall_seconds"]
+        metrics["iterations"] = metrics.get("step", metrics.get("iterations"))
+        metrics["cpu"] = command["machine"]["cpu"]
+        cells[(data, budget, kind)].append(metrics)
+    print("| data | budget | what ran | seeds | AP | AP50 | per-class AP | iterations | wall (% of budget) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (data, budget, kind), runs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "auto")):
+        classes = runs[0].get("per_class_AP", {})
+        per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in runs], 2)}" for name in classes)
+        walls = [r["wall"] for r in runs]
+        share = 100 * statistics.mean(walls) / BUDGET[budget]
+        print(f"| {data} | {budget} | {WHAT.get(kind, kind)} | {len(runs)} | {mean_std([r['AP'] for r in runs])} | "
+              f"{mean_std([r['AP50'] for r in runs])} | {per_class if len(classes) > 1 else '-'} | "
+              f"{mean_std([float(r['iterations']) for r in runs], 0)} | "
+              f"{statistics.mean(walls):.0f} s ({share:.0f}%, max {100 * max(walls) / BUDGET[budget]:.0f}%) |")
+    cpus = sorted({r["cpu"] for runs in cells.values() for r in runs})
+    print(f"\nCPU: {', '.join(cpus)}")
+
+
+if __name__ == "__main__":
+    main()
