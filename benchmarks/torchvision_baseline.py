@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--output", help="JSON file for the result")
     args = parser.parse_args()
     started = budget.process_started()  # the whole command fits the budget, as with focaldet train
-    seconds = parse_duration(args.budget)
+    seconds = parse_duration(args.budget)  # the budget
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     cfg = load_config(args.config, ["recipe=none"])
@@ -162,7 +162,8 @@ def main() -> None:
                 first, since = calibration.first, calibration.start_step
                 step_s = calibration.step_seconds(step, now)
                 if first is None:
-                    eval_s = budget.evaluation_seconds(_inference_seconds(model, images, amp) / len(images), len(val))
+                    forward = budget.inference_seconds(model, images, torch.device("cpu"), amp)
+                    eval_s = budget.evaluation_seconds(forward / len(images), len(val))
                 elapsed = time.perf_counter() - started
                 fixed = budget.plan(configured, seconds, elapsed, step, step_s, eval_s, 0.0, 0, 10**9)
                 budget.apply(solver, fixed)
@@ -182,19 +183,6 @@ def main() -> None:
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(record, indent=1))
-
-
-@torch.no_grad()
-def _inference_seconds(model: RetinaNet, images: list[Tensor], amp: torch.dtype | None) -> float:
-    model.eval()
-    seconds = 0.0
-    for _ in range(2):
-        tick = time.perf_counter()
-        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            model(images)
-        seconds = time.perf_counter() - tick
-    model.train()
-    return seconds
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from torchvision.io import write_png
 from detector.cli.common import add_config, add_overrides
 from detector.core.config import load_config
 from detector.data.build import build_dataset
+from detector.engine.recipes import choose_recipe
 from detector.evaluation.coverage import (
     anchor_override,
     dataset_boxes,
@@ -42,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
+    if cfg.recipe == "auto":  # measure at the input size and anchors training would use
+        choice = choose_recipe(args.config, args.overrides, search_anchors=False)
+        print(choice.line())
+        cfg = load_config(args.config, [*args.overrides, *choice.overrides])
     images = dataset_boxes(build_dataset(cfg, args.split, train_transforms=False), cfg.augment, args.max_images)
     if not images:
         raise ValueError(f"the {args.split} split has no images with a known size")

@@ -234,6 +234,11 @@ class TrainConfig:
     # N > 0 = skip such steps (no update) up to N times in the run, then stop. Either way the
     # offending batch's image ids go to <run dir>/nonfinite.jsonl
     skip_nonfinite: int = 0
+    # > 0: keep an exponential moving average of the weights (e.g. 0.9998), ramped in over ema_tau
+    # updates; evaluations use it and checkpoints hold it as "model" (the trained weights as
+    # "train_model", for --resume). 0 = off
+    ema_decay: float = 0.0
+    ema_tau: float = 2000.0
     seed: int = 0
     num_workers: int = 2  # loader processes, started once per run
     prefetch_factor: int = 2  # batches each worker prepares ahead
@@ -375,6 +380,8 @@ def validate(cfg: Config) -> None:
         (0.0 <= cfg.model.head.prior_prob < 1.0, "model.head.prior_prob must be in [0, 1)"),
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
         (cfg.train.skip_nonfinite >= 0, "train.skip_nonfinite must be >= 0"),
+        (0.0 <= cfg.train.ema_decay < 1.0 and cfg.train.ema_tau > 0, "train.ema_decay must be in [0, 1) and "
+         "train.ema_tau > 0"),
         (cfg.solver.max_iters >= 1, "solver.max_iters must be >= 1"),
         (cfg.solver.lr > 0, "solver.lr must be > 0"),
         (0.0 <= cfg.solver.warmup_fraction < 1.0, "solver.warmup_fraction must be in [0, 1)"),

@@ -15,10 +15,15 @@ The clock starts with the process (``process_started``), so the whole command fi
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
 
 from detector.core.config import SolverConfig
 from detector.core.duration import format_duration
@@ -108,6 +113,32 @@ class Plan:
         return (f"{head}; {self.step_seconds:.3f} s/step measured over {what}, ~{self.eval_seconds:.1f} s per "
                 f"evaluation (x{self.evaluations}), ~{self.checkpoint_seconds:.1f} s per checkpoint "
                 f"(x{self.checkpoints}) -> solver.max_iters={self.max_iters}, warm-up {self.warmup_iters}{spent}")
+
+
+@torch.no_grad()
+def inference_seconds(model: nn.Module, images: Any, device: torch.device, amp: torch.dtype | None) -> float:
+    """Seconds of one inference-mode forward of ``model`` on ``images`` (a batch as the model takes
+    it), the second of two passes (the first builds kernels); the model is left in training mode."""
+    model.eval()
+    seconds = 0.0
+    for _ in range(2):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tick = time.perf_counter()
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            model(images)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - tick
+    model.train()
+    return seconds
+
+
+def checkpoint_seconds(state: dict[str, Any]) -> float:
+    """Seconds to write a checkpoint of ``state``: serialised in memory, with room for the disk."""
+    tick = time.perf_counter()
+    torch.save(state, io.BytesIO())
+    return 1.5 * (time.perf_counter() - tick) + 0.1
 
 
 def evaluation_seconds(per_image: float, images: int) -> float:

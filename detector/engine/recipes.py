@@ -101,15 +101,16 @@ def _anchors(cfg: Config) -> tuple[list[str], str]:
             f"at IoU {cfg.matcher.fg_iou}, the recipe's {100 * current.fraction_covered:.0f}%")
 
 
-def choose_recipe(config: str | Path | None, overrides: list[str]) -> Choice:
-    """The recipe for ``config`` + ``overrides`` (whose ``recipe`` is auto) on this machine and data."""
+def choose_recipe(config: str | Path | None, overrides: list[str], search_anchors: bool = True) -> Choice:
+    """The recipe for ``config`` + ``overrides`` (whose ``recipe`` is auto) on this machine and data;
+    ``search_anchors=False`` leaves the anchors to the caller (``focaldet anchors`` is that search)."""
     cfg = load_config(config, overrides)
     keys = explicit_keys(config, overrides)
     device = resolve_device(cfg.train.device)
     amp, _ = resolve_amp(cfg.train.amp, device)
     choice = _pretrained(cfg, keys, device.type)
     choice.reasons.insert(0, f"{device.type}, {'fp32' if amp == 'none' else amp}")
-    if "model.anchors" not in keys and choice.recipe != "coco":
+    if search_anchors and "model.anchors" not in keys and choice.recipe != "coco":
         extra, reason = _anchors(load_config(config, [*overrides, *choice.overrides]))
         choice.overrides += extra
         choice.reasons.append(reason)

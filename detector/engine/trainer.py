@@ -4,7 +4,6 @@ builds a Trainer from a config; ``engine.run_files`` writes everything it leaves
 from __future__ import annotations
 
 import copy
-import io
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from detector.data.build import build_train_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
 from detector.engine import budget
+from detector.engine.ema import ModelEMA
 from detector.engine.logger import Logger
 from detector.engine.nonfinite import NonFiniteWatch, step_unless
 from detector.engine.run_files import RunFiles
@@ -67,6 +67,7 @@ class Trainer:
     started: float = field(default_factory=time.perf_counter)  # the run's setup began: solver.time_budget's clock
     # solver.time_budget: the fixed schedule ({max_iters, warmup_iters, steps}); None until it is measured
     budget_plan: dict[str, Any] | None = None
+    ema: ModelEMA | None = field(init=False)  # train.ema_decay: the averaged weights evaluated and saved
 
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, enabled=self.dist.main)
@@ -78,6 +79,13 @@ class Trainer:
         self.forward = model
         self.amp = amp_dtype(self.cfg.train.amp, self.device)
         self.forward_loss = torch.compile(self._forward_loss) if self.cfg.train.compile else self._forward_loss
+        cfg = self.cfg.train
+        self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema_decay > 0 else None
+
+    @property
+    def evaluated(self) -> RetinaNet:
+        """The weights evaluated and saved as a checkpoint's "model": the EMA when on, else the model."""
+        return cast(RetinaNet, self.ema.module) if self.ema is not None else self.model
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -91,8 +99,9 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything exact resume needs, as tensors and plain data."""
         epoch, batch = divmod(self.step, self.batches_per_epoch)
+        ema = {"train_model": self.model.state_dict(), "ema": self.ema.state_dict()} if self.ema is not None else {}
         return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": self.evaluated.state_dict(), **ema, "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "criterion": self.criterion.state_dict(), "rng": get_rng_state(),
             "data": {"epoch": epoch, "batch": batch, "batches_per_epoch": self.batches_per_epoch},
@@ -109,7 +118,10 @@ class Trainer:
             raise CheckpointError(f"checkpoint '{path}' holds weights but no training state ({', '.join(missing)}), "
                                   f"so it cannot be resumed; start a run from its weights with --init-from {path}")
         try:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(state.get("train_model", state["model"]))  # with an EMA, "model" is it
+            if self.ema is not None:  # an EMA that was off restarts from the resumed weights
+                self.ema.load_state_dict(state.get("ema", {"updates": 0}), state["model"] if "ema" in state
+                                         else self.model.state_dict())
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint '{path}' does not fit this run's model ({str(exc).splitlines()[0]}"
                                   f"...); resume with the config it was trained with, or start from its weights "
@@ -174,6 +186,8 @@ class Trainer:
             step_unless(self.optimizer, found_inf)
         self.scaler.update()
         self.scheduler.step()  # a skipped step still counts, so data position and schedule stay aligned
+        if self.ema is not None:
+            self.ema.update(self.model)
         return losses, stats
 
     def _forward_loss(self, images: Tensor, targets: Targets) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -202,7 +216,7 @@ class Trainer:
 
     def evaluate(self) -> EvalResult:
         cfg = self.cfg.train
-        return evaluate_dataset(self.model, self.postprocess, self.val_set, cfg.batch_size, cfg.num_workers,
+        return evaluate_dataset(self.evaluated, self.postprocess, self.val_set, cfg.batch_size, cfg.num_workers,
                                 self.device, amp_dtype(self.cfg.inference.amp, self.device), cfg.channels_last,
                                 self.cfg.evaluation.backend, self.cfg.evaluation.confusion_score)
 
@@ -305,8 +319,10 @@ class Trainer:
             calibration.begin(self.step, time.perf_counter())
             return False
         first = calibration.first
-        if first is None and not calibration.done(self.step, time.perf_counter()):
-            return False
+        if first is None:
+            ready = calibration.done(self.step, time.perf_counter())
+            if not (any_rank(ready, self.device) if self.dist.world > 1 else ready):  # all processes plan together
+                return False
         if first is not None and self.step != calibration.refine_step:
             return False
         self._sync()
@@ -332,33 +348,17 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    @torch.no_grad()
     def _estimate_eval(self, images: Tensor) -> float:
-        """Seconds one evaluation of the validation split should take: the model timed on a training
-        batch in inference mode (the second of two passes), scaled by ``budget.evaluation_seconds``."""
-        self.model.eval()
+        """Seconds one evaluation of the validation split should take, from the model timed on a
+        training batch in inference mode (``budget.evaluation_seconds``)."""
         x = images.to(self.device)
         if self.cfg.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        amp = amp_dtype(self.cfg.inference.amp, self.device)
-        seconds = 0.0
-        for _ in range(2):
-            self._sync()
-            tick = time.perf_counter()
-            with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                self.model(x)
-            self._sync()
-            seconds = time.perf_counter() - tick
-        self.model.train()
+        seconds = budget.inference_seconds(self.model, x, self.device, amp_dtype(self.cfg.inference.amp, self.device))
         return budget.evaluation_seconds(seconds / len(images), len(self.val_set))
 
     def _estimate_checkpoint(self) -> float:
-        """Seconds to write a checkpoint: this run's state serialised in memory, with room for the disk."""
-        if not self.dist.main:
-            return 0.0
-        tick = time.perf_counter()
-        torch.save(self.state_dict(), io.BytesIO())
-        return 1.5 * (time.perf_counter() - tick) + 0.1
+        return budget.checkpoint_seconds(self.state_dict()) if self.dist.main else 0.0
 
     def _log(self, logger: Logger, losses: dict[str, Tensor], stats: dict[str, Tensor]) -> None:
         """At a synchronisation point: every ``train.log_period`` steps (and the last), losses averaged

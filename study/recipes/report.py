@@ -15,7 +15,8 @@ from pathlib import Path
 RECORDS = Path(__file__).resolve().parent / "records"
 BUDGET = {"10m": 600.0, "30m": 1800.0}
 WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision RetinaNet R18-FPN",
-        "fallback": "ImageNet weights named, offline -> scratch"}
+        "fallback": "ImageNet weights named, offline -> scratch",
+        "ema": "`recipe: auto` + `train.ema_decay=0.999 train.ema_tau=200`"}
 
 
 def mean_std(values: list[float], digits: int = 3) -> str:
@@ -37,19 +38,20 @@ def main() -> None:
         command = json.loads((folder / "command.json").read_text())
         metrics["wall"] = command["wall_seconds"]
         metrics["iterations"] = metrics.get("step", metrics.get("iterations"))
-        metrics["cpu"] = command["machine"]["cpu"]
+        m = command["machine"]
+        metrics["cpu"] = f"{m['cpu']} ({m['threads']} threads, native bf16: {', '.join(m['native_bf16']) or 'none'})"
         cells[(data, budget, kind)].append(metrics)
-    print("| data | budget | what ran | seeds | AP | AP50 | per-class AP | iterations | wall (% of budget) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| data | budget | what ran | seeds | AP | AP50 | AP75 | per-class AP | iterations | wall, % of budget (range) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (data, budget, kind), runs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "auto")):
         classes = runs[0].get("per_class_AP", {})
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in runs], 2)}" for name in classes)
         walls = [r["wall"] for r in runs]
         share = 100 * statistics.mean(walls) / BUDGET[budget]
         print(f"| {data} | {budget} | {WHAT.get(kind, kind)} | {len(runs)} | {mean_std([r['AP'] for r in runs])} | "
-              f"{mean_std([r['AP50'] for r in runs])} | {per_class if len(classes) > 1 else '-'} | "
-              f"{mean_std([float(r['iterations']) for r in runs], 0)} | "
-              f"{statistics.mean(walls):.0f} s ({share:.0f}%, max {100 * max(walls) / BUDGET[budget]:.0f}%) |")
+              f"{mean_std([r['AP50'] for r in runs])} | {mean_std([r['AP75'] for r in runs])} | "
+              f"{per_class if len(classes) > 1 else '-'} | {mean_std([float(r['iterations']) for r in runs], 0)} | "
+              f"{statistics.mean(walls):.0f} s, {share:.0f}% ({min(walls):.0f}-{max(walls):.0f} s) |")
     cpus = sorted({r["cpu"] for runs in cells.values() for r in runs})
     print(f"\nCPU: {', '.join(cpus)}")
 

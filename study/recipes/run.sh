@@ -5,6 +5,7 @@
 # (a time-budget run measured beside other work is not the same run). Run alone, from anywhere:
 #   bash study/recipes/run.sh                      # 10-minute cells, seeds 0 1 2
 #   BUDGETS="10m 30m" bash study/recipes/run.sh    # and the 30-minute table
+#   TOOLS=1 bash study/recipes/run.sh              # and each training-quality tool on top of auto
 # Records (metrics, config, console, wall time) go to study/recipes/records/<cell>/; checkpoints and
 # TensorBoard files to runs/recipes/ (not committed). Then: python study/recipes/report.py
 set -u
@@ -39,19 +40,37 @@ PY
     done
 }
 
+auto() { cell "auto_$1_$2_s$3" python train.py --config "study/recipes/data/$1.yaml" "solver.time_budget=$2" \
+            "train.seed=$3" "name=auto_$1_$2_s$3" "train.output_dir=$RUNS/auto_$1_$2_s$3"; }
+torchvision() { cell "torchvision_$1_$2_s$3" python -m benchmarks.torchvision_baseline --config "study/recipes/data/$1.yaml" \
+                   --budget "$2" --seed "$3" --output "$RUNS/torchvision_$1_$2_s$3/metrics.json"; }
+
+# in order of need: every seed of the automatic recipe, the first seed of the baseline and the
+# fall-back, then the baseline's other seeds
 for budget in $BUDGETS; do
     for seed in $SEEDS; do
-        for data in $DATASETS; do
-            cell "auto_${data}_${budget}_s${seed}" python train.py --config "study/recipes/data/$data.yaml" \
-                "solver.time_budget=$budget" "train.seed=$seed" "name=auto_${data}_${budget}_s${seed}" \
-                "train.output_dir=$RUNS/auto_${data}_${budget}_s${seed}"
-            cell "torchvision_${data}_${budget}_s${seed}" python -m benchmarks.torchvision_baseline \
-                --config "study/recipes/data/$data.yaml" --budget "$budget" --seed "$seed" \
-                --output "$RUNS/torchvision_${data}_${budget}_s${seed}/metrics.json"
-        done
-        if [ "$seed" = 0 ] && [ "$budget" = 10m ]; then
-            cell "fallback_raccoon_${budget}_s0" python train.py --config study/recipes/data/raccoon_imagenet.yaml \
-                "solver.time_budget=$budget" train.seed=0 "train.output_dir=$RUNS/fallback_raccoon_${budget}_s0"
+        for data in $DATASETS; do auto "$data" "$budget" "$seed"; done
+        if [ "$seed" = "${SEEDS%% *}" ]; then
+            for data in $DATASETS; do torchvision "$data" "$budget" "$seed"; done
+            cell "fallback_raccoon_${budget}_s$seed" python train.py --config study/recipes/data/raccoon_imagenet.yaml \
+                "solver.time_budget=$budget" "train.seed=$seed" "train.output_dir=$RUNS/fallback_raccoon_${budget}_s$seed"
         fi
     done
+    for seed in $SEEDS; do
+        for data in $DATASETS; do torchvision "$data" "$budget" "$seed"; done
+    done
 done
+
+# the training-quality tools, each on top of the automatic recipe, every seed (TOOLS=1): kept in a
+# recipe only with a measured gain on both datasets
+if [ -n "${TOOLS:-}" ]; then
+    for budget in $BUDGETS; do
+        for seed in $SEEDS; do
+            for data in $DATASETS; do
+                cell "ema_${data}_${budget}_s$seed" python train.py --config "study/recipes/data/$data.yaml" \
+                    "solver.time_budget=$budget" "train.seed=$seed" train.ema_decay=0.999 train.ema_tau=200 \
+                    "train.output_dir=$RUNS/ema_${data}_${budget}_s$seed"
+            done
+        done
+    done
+fi

@@ -136,3 +136,11 @@ def test_offline_imagenet_is_one_line_and_auto_falls_back_and_trains(tmp_path, m
     recorded = yaml.safe_load((run.run_dir / "config.yaml").read_text())
     assert recorded["recipe"] == "scratch" and recorded["model"]["backbone"]["weights"] == ""
     assert run.metrics["step"] == 4
+
+
+def test_the_anchor_report_measures_what_training_would_use(tmp_path, capsys):
+    assert main(["anchors", "--config", str(data_only(tmp_path, small=True))]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("recipe: scratch (recipe=auto: ") and "anchors 4," not in out.splitlines()[0]
+    assert "configured anchors (model.anchors.sizes=[32,64,128,256,512]" in out  # the recipe's, at its 192 px
+    assert "suggested anchors" in out
