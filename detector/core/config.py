@@ -206,8 +206,9 @@ class SolverConfig:
     weight_decay: float = 1e-4
     max_iters: int = 90000
     # train for a wall-clock budget instead: "10m", "90s", "1h30m", or minutes as a number, counted from
-    # the start of the run's setup. The step rate is measured over the first steps, then max_iters (and
-    # warm-up, step milestones) are fixed so that training, evaluations and checkpoints fit; the count is
+    # the start of the command (focaldet train) or of detector.train(). The step rate is measured over
+    # the first steps (and again at 30/60/85% of the budget), then max_iters (and warm-up, step
+    # milestones) are fixed so that training, evaluations and checkpoints fit; the count is
     # recorded in the run's config.yaml and checkpoints, so --resume continues the same schedule. "" = max_iters
     time_budget: str = ""
     warmup_iters: int = 500
@@ -253,8 +254,8 @@ class TrainConfig:
 @dataclass
 class Config:
     name: str = "default"
-    # the recipe under this config (configs/recipes/<name>.yaml; docs/training.md#recipes): its values sit
-    # below the config's own, which override them. auto: chosen at the start of training from the device,
+    # the recipe under this config (configs/recipes/<name>.yaml; docs/training.md, "Recipes"): its values
+    # sit below the config's own, which override them. auto: chosen at the start of training from the device,
     # whether the named pretrained weights load, and the data (anchors from the coverage search), and
     # printed in one line; none: no recipe, the defaults below (the paper's) under the config
     recipe: Literal["auto", "none", "scratch", "imagenet", "coco"] = "auto"

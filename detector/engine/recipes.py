@@ -1,6 +1,6 @@
 """``recipe: auto``: choose the recipe a run starts from by what is there, and say why in one line.
 
-The rules, in order (docs/training.md#recipes has the measurements behind them):
+The rules, in order (docs/recipes.md has the measurements behind them):
 
 1. ``model.init_from`` names a detector -> ``coco`` (finetune it; a checkpoint of this project
    keeps the recipe it was trained with, so its weights fit).
