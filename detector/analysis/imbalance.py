@@ -21,7 +21,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch import nn
 
-from detector.core.boxes import BACKGROUND, Matcher
+from detector.core.boxes import BACKGROUND, AnchorMatcher
 from detector.evaluation.coco_eval import load_results
 from detector.losses.criterion import match_labels
 
@@ -29,7 +29,7 @@ GAMMAS = (0.0, 0.5, 1.0, 2.0)
 
 
 @torch.no_grad()
-def anchor_probabilities(model: nn.Module, loader: Iterable, matcher: Matcher, device: torch.device,
+def anchor_probabilities(model: nn.Module, loader: Iterable, matcher: AnchorMatcher, device: torch.device,
                          max_neg_per_image: int = 50_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(p of positives for their class, p of negatives) over ``loader``; negatives beyond
     ``max_neg_per_image`` per image are a uniform random sample (the distribution is kept)."""
@@ -39,7 +39,8 @@ def anchor_probabilities(model: nn.Module, loader: Iterable, matcher: Matcher, d
     for images, targets in loader:
         preds = model(images.to(device))
         probs = torch.sigmoid(preds["cls_logits"].float()).cpu()  # (N, A, K)
-        matches, labels = match_labels(matcher, preds["anchors"].cpu(), targets)  # (N, A) each
+        # (N, A) each
+        matches, labels = match_labels(matcher, preds["anchors"].cpu(), targets, preds.get("anchors_per_level"))
         for i in range(len(images)):  # per image only to subsample; all tensor ops inside
             positive = matches[i] >= 0
             pos.append(probs[i][positive].gather(1, labels[i][positive][:, None]).flatten())

@@ -28,7 +28,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from detector.core.boxes import BACKGROUND, IGNORE, Matcher, build_matcher
+from detector.core.boxes import BACKGROUND, IGNORE, AnchorMatcher, build_matcher
 from detector.core.config import Config, NoiseConfig
 from detector.core.structures import Targets
 from detector.data.build import PreparedSplit, build_dataset, build_loader, prepare_data
@@ -64,8 +64,8 @@ def split_with_missed_boxes(cfg: Config) -> tuple[CocoDetection, int]:
     return build_dataset(eval_cfg, "train", train_transforms=False, prepared=prepared), len(categories)
 
 
-def anchor_groups(matcher: Matcher, anchors: Tensor, targets: Targets, num_classes: int
-                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def anchor_groups(matcher: AnchorMatcher, anchors: Tensor, targets: Targets, num_classes: int,
+                  anchors_per_level: list[int] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Split a batch's padded ``targets`` (labels >= ``num_classes``: a left-out box) into the
     boxes trained with and the ones left out, and match ``anchors`` (A, 4) to both.
 
@@ -76,13 +76,13 @@ def anchor_groups(matcher: Matcher, anchors: Tensor, targets: Targets, num_class
     kept_targets = cast(Targets, {**targets, "valid": targets["valid"] & ~lost})
     lost_targets = cast(Targets, {**targets, "valid": targets["valid"] & lost,
                                   "labels": targets["labels"] - num_classes})
-    matches, labels = match_labels(matcher, anchors, kept_targets)
-    lost_matches, lost_labels = match_labels(matcher, anchors, lost_targets)
+    matches, labels = match_labels(matcher, anchors, kept_targets, anchors_per_level)
+    lost_matches, lost_labels = match_labels(matcher, anchors, lost_targets, anchors_per_level)
     missed = (matches == BACKGROUND) & (lost_matches >= 0)
     return matches, labels.masked_fill(matches < 0, -1), missed, lost_labels.clamp(min=0)
 
 
-def missed_box_statistics(model: nn.Module, classification: Any, matcher: Matcher, loader: Iterable,
+def missed_box_statistics(model: nn.Module, classification: Any, matcher: AnchorMatcher, loader: Iterable,
                           num_classes: int, device: torch.device, score_thresh: float) -> dict[str, Any]:
     """Per group (``GROUPS``): anchors, the summed object-class score, anchors scoring at least
     ``score_thresh``, loss and gradient sums; plus images and left-out boxes. Sums, not means, so
@@ -98,7 +98,8 @@ def missed_box_statistics(model: nn.Module, classification: Any, matcher: Matche
             preds = model(images.to(device))
         anchors = preds["anchors"].cpu()
         on_cpu = cast(Targets, {k: v.cpu() for k, v in targets.items()})
-        matches, labels, missed, missed_labels = anchor_groups(matcher, anchors, on_cpu, num_classes)
+        matches, labels, missed, missed_labels = anchor_groups(matcher, anchors, on_cpu, num_classes,
+                                                               preds.get("anchors_per_level"))
         logits = preds["cls_logits"].detach().float().cpu().requires_grad_()  # (N, A, K)
         with torch.enable_grad():
             positive = matches >= 0
@@ -146,9 +147,10 @@ def missed_report(det: Detector, out_dir: Path) -> str:
         raise ValueError("--missed needs the boxes a run leaves out: the run has data.noise.missing=0; "
                          "give data.noise.missing=P (and data.noise.seed) to measure it on another run's")
     dataset, num_classes = split_with_missed_boxes(cfg)
-    criterion = build_criterion(cfg.loss, cfg.matcher, dataset.class_counts()[:num_classes])
+    criterion = build_criterion(cfg.loss, cfg.matcher, dataset.class_counts()[:num_classes], cfg.model.anchors)
     loader = build_loader(dataset, cfg.train.batch_size, cfg.train.num_workers)
-    stats = missed_box_statistics(det.model, criterion.classification, build_matcher(cfg.matcher), loader,
+    matcher = build_matcher(cfg.matcher, cfg.model.anchors.per_location)
+    stats = missed_box_statistics(det.model, criterion.classification, matcher, loader,
                                   num_classes, det.device, cfg.inference.score_thresh)
     summary = {"loss": cfg.loss.cls, "noise": dataclasses.asdict(cfg.data.noise), **summarise(stats)}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def imbalance_report(coco_gt: COCO, results: list[dict[str, Any]], out_dir: Path
               for b in cal["bins"]]
     if det is not None and dataset is not None:
         loader = build_loader(dataset, det.cfg.train.batch_size, det.cfg.train.num_workers)
-        matcher = build_matcher(det.cfg.matcher)
+        matcher = build_matcher(det.cfg.matcher, det.cfg.model.anchors.per_location)
         dist = loss_distribution(*anchor_probabilities(det.model, loader, matcher, det.device))
         report["loss_distribution"] = dist
         plot_loss_distribution(dist, out_dir / "loss_distribution.png",

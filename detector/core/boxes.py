@@ -135,6 +135,16 @@ class BoxCoder:
         return torch.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=-1)
 
 
+def overlaps(anchors: Tensor, gt_boxes: Tensor, gt_valid: Tensor, gt_crowd: Tensor | None
+             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """What both matchers start from: crowd (N, M) and usable (N, M) box masks (valid, and crowd
+    or not), the intersections (N, A, M) and the IoUs (N, A, M) of ``anchors`` (A, 4) with ``gt_boxes``."""
+    crowd = (gt_crowd & gt_valid) if gt_crowd is not None else torch.zeros_like(gt_valid)
+    inter = pairwise_intersection(anchors, gt_boxes)  # (N, A, M)
+    union = (box_area(anchors)[:, None] + box_area(gt_boxes)[:, None, :]) - inter
+    return crowd, gt_valid & ~crowd, inter, inter / union.clamp(min=torch.finfo(inter.dtype).tiny)
+
+
 class Matcher:
     """Assigns each anchor the index of a ground-truth box, BACKGROUND or IGNORE, for a whole batch.
 
@@ -155,22 +165,19 @@ class Matcher:
         self.allow_low_quality = allow_low_quality
         self.crowd_ioa = crowd_ioa
 
-    def __call__(self, anchors: Tensor, gt_boxes: Tensor, gt_valid: Tensor,
-                 gt_crowd: Tensor | None = None) -> Tensor:
-        """anchors (A, 4); gt_boxes (N, M, 4) padded; gt_valid (N, M) bool; gt_crowd (N, M) bool.
+    def __call__(self, anchors: Tensor, gt_boxes: Tensor, gt_valid: Tensor, gt_crowd: Tensor | None = None,
+                 anchors_per_level: list[int] | None = None) -> Tensor:
+        """anchors (A, 4); gt_boxes (N, M, 4) padded; gt_valid (N, M) bool; gt_crowd (N, M) bool;
+        ``anchors_per_level`` is not used (the thresholds are the same on every level).
 
         Returns (N, A) int64: the matched box index in 0..M-1, BACKGROUND or IGNORE.
         """
         n, m = gt_valid.shape
-        num_anchors = anchors.shape[0]
         if m == 0:
-            return anchors.new_full((n, num_anchors), BACKGROUND, dtype=torch.long)
+            return anchors.new_full((n, anchors.shape[0]), BACKGROUND, dtype=torch.long)
         # static shapes and no data-dependent branch: no host synchronisation, compiles as one graph
-        crowd = (gt_crowd & gt_valid) if gt_crowd is not None else torch.zeros_like(gt_valid)
-        usable = gt_valid & ~crowd
-        inter = pairwise_intersection(anchors, gt_boxes)  # (N, A, M)
-        union = (box_area(anchors)[:, None] + box_area(gt_boxes)[:, None, :]) - inter
-        iou = (inter / union.clamp(min=torch.finfo(inter.dtype).tiny)).masked_fill(~usable[:, None, :], -1.0)
+        crowd, usable, inter, iou = overlaps(anchors, gt_boxes, gt_valid, gt_crowd)
+        iou = iou.masked_fill(~usable[:, None, :], -1.0)
         best_iou, matches = iou.max(dim=2)  # (N, A)
 
         matches = torch.where(best_iou < self.fg_iou, IGNORE, matches)
@@ -183,13 +190,69 @@ class Matcher:
             low_quality = is_best.any(dim=2)  # (N, A)
             matches = torch.where(low_quality, iou.argmax(dim=2), matches)
 
-        if gt_crowd is not None:  # an anchor mostly inside a crowd box is ignored, not background
-            ioa = (inter / box_area(anchors).clamp(min=1e-6)[:, None]).masked_fill(~crowd[:, None, :], 0.0)
-            covered = ioa.max(dim=2).values >= self.crowd_ioa
-            matches = torch.where(covered & (matches == BACKGROUND), IGNORE, matches)
-        return matches
+        return ignore_in_crowds(matches, anchors, inter, crowd, self.crowd_ioa) if gt_crowd is not None else matches
 
 
-def build_matcher(cfg: MatcherConfig) -> Matcher:
-    """The one builder of the anchor-to-box matcher from config (training, coverage, instruments)."""
+def ignore_in_crowds(matches: Tensor, anchors: Tensor, inter: Tensor, crowd: Tensor, crowd_ioa: float) -> Tensor:
+    """``matches`` (N, A) with the BACKGROUND anchors that a crowd box covers (intersection / anchor
+    area >= ``crowd_ioa``; ``inter`` (N, A, M), ``crowd`` (N, M)) made IGNORE."""
+    ioa = (inter / box_area(anchors).clamp(min=1e-6)[:, None]).masked_fill(~crowd[:, None, :], 0.0)
+    covered = ioa.max(dim=2).values >= crowd_ioa
+    return torch.where(covered & (matches == BACKGROUND), IGNORE, matches)
+
+
+class AtssMatcher:
+    """Adaptive training sample selection (Zhang et al., CVPR 2020), batched like ``Matcher``.
+
+    For each box, the ``topk`` grid positions of each level whose anchor centres are nearest the box
+    centre give the candidates (``topk * per_location`` anchors a level, as the authors' code counts
+    with several anchors per position); a candidate is a positive when its IoU with the box is at least
+    the mean + standard deviation of all candidates' IoUs and its centre lies inside the box. Every
+    other anchor is BACKGROUND (no ignored band); an anchor chosen by several boxes takes the one it
+    overlaps most. The threshold adapts to each box: small or oddly shaped boxes, which no anchor
+    covers at a fixed IoU of 0.5, still get positives on the level that fits them best.
+    """
+
+    def __init__(self, topk: int = 9, per_location: int = 1, crowd_ioa: float = 0.5) -> None:
+        if topk < 1 or per_location < 1:
+            raise ValueError(f"topk ({topk}) and per_location ({per_location}) must be >= 1")
+        self.candidates = topk * per_location
+        self.crowd_ioa = crowd_ioa
+
+    def __call__(self, anchors: Tensor, gt_boxes: Tensor, gt_valid: Tensor, gt_crowd: Tensor | None = None,
+                 anchors_per_level: list[int] | None = None) -> Tensor:
+        """As ``Matcher``; ``anchors_per_level``: how many of the A anchors each level holds, in
+        order (None: one level). Returns (N, A) int64: box index, or BACKGROUND / IGNORE."""
+        n, m = gt_valid.shape
+        num_anchors = anchors.shape[0]
+        if m == 0:
+            return anchors.new_full((n, num_anchors), BACKGROUND, dtype=torch.long)
+        crowd, usable, inter, iou = overlaps(anchors, gt_boxes, gt_valid, gt_crowd)
+        centres = (anchors[:, :2] + anchors[:, 2:]) / 2  # (A, 2)
+        distance = torch.cdist(centres.expand(n, -1, -1), (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2)  # (N, A, M)
+        picks, start = [], 0
+        for count in anchors_per_level or [num_anchors]:  # a handful of levels; every op inside is batched
+            nearest = distance[:, start:start + count].topk(min(self.candidates, count), dim=1, largest=False)
+            picks.append(nearest.indices + start)
+            start += count
+        candidates = torch.cat(picks, dim=1)  # (N, C, M) anchor indices
+        candidate_iou = iou.gather(1, candidates)  # (N, C, M)
+        threshold = candidate_iou.mean(dim=1, keepdim=True) + candidate_iou.std(dim=1, keepdim=True).nan_to_num(0.0)
+        centre = centres[candidates]  # (N, C, M, 2)
+        inside = torch.minimum(centre - gt_boxes[:, None, :, :2], gt_boxes[:, None, :, 2:] - centre).amin(dim=-1) > 0
+        chosen = (candidate_iou >= threshold) & inside & usable[:, None, :]
+        positive = torch.zeros_like(iou, dtype=torch.bool).scatter_(1, candidates, chosen)  # (N, A, M)
+        best_iou, best = iou.masked_fill(~positive, -1.0).max(dim=2)  # (N, A)
+        matches = torch.where(best_iou >= 0, best, BACKGROUND)
+        return ignore_in_crowds(matches, anchors, inter, crowd, self.crowd_ioa) if gt_crowd is not None else matches
+
+
+AnchorMatcher = Matcher | AtssMatcher  # (anchors, gt_boxes, gt_valid, gt_crowd, anchors_per_level) -> (N, A)
+
+
+def build_matcher(cfg: MatcherConfig, per_location: int) -> AnchorMatcher:
+    """The one builder of the anchor-to-box matcher from config (training, coverage, instruments);
+    ``per_location``: anchors per grid position (``AnchorConfig.per_location``), which ATSS counts in."""
+    if cfg.name == "atss":
+        return AtssMatcher(cfg.topk, per_location, cfg.crowd_ioa)
     return Matcher(cfg.fg_iou, cfg.bg_iou, cfg.allow_low_quality, cfg.crowd_ioa)

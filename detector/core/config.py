@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import yaml
 
-from detector.core.config_files import DEFAULT_CONFIG, find_config, recipe_file, shipped_configs
+from detector.core.config_files import DEFAULT_CONFIG, find_config, recipe_file
+from detector.core.config_layers import config_layers, explicit_keys, merge_layers, read_yaml
 from detector.core.duration import parse_duration
-from detector.core.io import read_yaml_mapping
 from detector.core.typed_merge import ConfigError, merge_into, parse_override
 
 
@@ -99,6 +99,16 @@ class AugmentConfig:
     image_size: int = 800
     max_size: int = 1333  # shortest_edge only
     hflip_prob: float = 0.5
+    # box-safe random crop (albumentations BBoxSafeRandomCrop) before the resize, with this
+    # probability: a random part of the image that still holds every box, so objects come out larger
+    crop_prob: float = 0.0
+    # mosaic (YOLOv4/v5): with this probability a training input is four images around a random centre,
+    # each at its letterbox scale (detector/data/mosaic.py); letterbox resize only
+    mosaic_prob: float = 0.0
+    # multi-scale training: each training batch is resized as a whole by a factor drawn uniformly from
+    # [low, high] (sides rounded to multiples of 32; boxes scaled with it; the draw depends on the seed
+    # and the step only, so resume is exact). [1.0, 1.0] = off; evaluation always uses image_size
+    scale_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
     color_jitter_prob: float = 0.0
     brightness: float = 0.2
     contrast: float = 0.2
@@ -124,6 +134,11 @@ class AnchorConfig:
     # anchors to whole pixels; set this to run its imported weights with identical boxes
     torchvision_compat: bool = False
 
+    @property
+    def per_location(self) -> int:
+        """Anchors at each grid position of a level: one per (ratio, scale)."""
+        return len(self.scales) * len(self.ratios)
+
 
 @dataclass
 class HeadConfig:
@@ -147,9 +162,15 @@ class ModelConfig:
 
 @dataclass
 class MatcherConfig:
-    fg_iou: float = 0.5  # IoU >= fg_iou: foreground
-    bg_iou: float = 0.4  # IoU < bg_iou: background; in between: ignored
-    allow_low_quality: bool = True  # each box also claims its best anchor(s)
+    # "iou": the paper's fixed thresholds below; "atss": adaptive training sample selection (Zhang
+    # et al. 2020): per box, the topk nearest anchor positions of each level are candidates, and those
+    # with IoU >= mean + std of the candidates' IoUs, centred inside the box, are its positives (no
+    # ignored band). fg_iou stays the coverage threshold of `focaldet anchors` either way
+    name: Literal["iou", "atss"] = "iou"
+    fg_iou: float = 0.5  # iou: IoU >= fg_iou is foreground
+    bg_iou: float = 0.4  # iou: IoU < bg_iou is background; in between: ignored
+    allow_low_quality: bool = True  # iou: each box also claims its best anchor(s)
+    topk: int = 9  # atss: candidate positions per level and box
     crowd_ioa: float = 0.5  # anchors covered this much by a crowd box are ignored, not background
 
 
@@ -273,15 +294,6 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    try:
-        return read_yaml_mapping(path, "config file")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{exc} (shipped configs: {', '.join(shipped_configs())})") from None
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from plain (possibly partial) nested data, e.g. one saved in a checkpoint."""
     cfg = Config()
@@ -297,57 +309,6 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     return cfg
 
 
-def _base_chain(path: Path) -> list[Path]:
-    """``path`` preceded by the files it names with ``_base_`` (relative to itself), oldest first."""
-    chain = [path]
-    while True:
-        base = read_yaml(chain[0]).get("_base_")
-        if base is None:
-            return chain
-        if not isinstance(base, str):
-            raise ConfigError(f"{chain[0]}: _base_ must be a file name, got {base!r}")
-        beside = chain[0].parent / base
-        base_path = (beside if beside.is_file() else find_config(base)).resolve()
-        if base_path in [p.resolve() for p in chain]:
-            raise ConfigError(f"{chain[0]}: _base_ '{base}' makes a cycle")
-        chain.insert(0, base_path)
-
-
-def _layers(path: Path | None, overrides: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(where, data) for each file of ``path``'s ``_base_`` chain, oldest first, then each override."""
-    layers = []
-    for file in _base_chain(path) if path is not None else []:
-        data = read_yaml(file)
-        data.pop("_base_", None)
-        layers.append((f"{file}: ", data))
-    return layers + [("", parse_override(text)) for text in overrides]
-
-
-def _merge_layers(cfg: Config, layers: list[tuple[str, dict[str, Any]]]) -> Config:
-    for where, data in layers:
-        try:
-            merge_into(cfg, data)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}{exc}") from None
-    return cfg
-
-
-def _dotted(data: dict[str, Any], prefix: str = "") -> set[str]:
-    keys = set()
-    for key, value in data.items():
-        keys.add(prefix + key)
-        if isinstance(value, dict):
-            keys |= _dotted(value, f"{prefix}{key}.")
-    return keys
-
-
-def explicit_keys(path: str | Path | None, overrides: list[str] | None = None) -> set[str]:
-    """Every key (``"model"``, ``"model.anchors"``, ``"model.anchors.sizes"``, ...) that the config file,
-    its ``_base_`` files or the overrides set themselves: what a recipe must not change."""
-    layers = _layers(find_config(path) if path is not None else None, overrides or [])
-    return set().union(*(_dotted(data) for _, data in layers))
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the config's recipe (if it names one), then the YAML file (if any), then
     ``key=value`` overrides, all type-checked.
@@ -360,13 +321,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     file's stem, so runs land in ``runs/<name>``.
     """
     path = find_config(path) if path is not None else None
-    layers = _layers(path, overrides or [])
-    recipe = _merge_layers(Config(), layers).recipe  # also type-checks every layer before anything else
+    layers = config_layers(path, overrides or [])
+    recipe = merge_layers(Config(), layers).recipe  # also type-checks every layer before anything else
     cfg = Config()
     if recipe not in ("auto", "none"):
         file = recipe_file(recipe)
-        _merge_layers(cfg, [(f"{file}: ", read_yaml(file))])
-    _merge_layers(cfg, layers)
+        merge_layers(cfg, [(f"{file}: ", read_yaml(file))])
+    merge_layers(cfg, layers)
     if path is not None and "name" not in read_yaml(path):
         cfg.name = Path(path).stem
     validate(cfg)
@@ -377,6 +338,12 @@ def validate(cfg: Config) -> None:
     """Cross-field checks that types alone cannot express."""
     checks = [
         (cfg.matcher.bg_iou <= cfg.matcher.fg_iou, "matcher.bg_iou must be <= matcher.fg_iou"),
+        (cfg.matcher.topk >= 1, "matcher.topk must be >= 1"),
+        (len(cfg.augment.scale_range) == 2 and 0 < cfg.augment.scale_range[0] <= cfg.augment.scale_range[1],
+         "augment.scale_range needs 2 values 0 < low <= high (1.0 = the configured size)"),
+        (0.0 <= cfg.augment.crop_prob <= 1.0, "augment.crop_prob must be a probability in [0, 1]"),
+        (0.0 <= cfg.augment.mosaic_prob <= 1.0 and (cfg.augment.mosaic_prob == 0 or cfg.augment.resize == "letterbox"),
+         "augment.mosaic_prob must be a probability in [0, 1], and needs augment.resize=letterbox"),
         (len(cfg.model.anchors.sizes) == 5, "model.anchors.sizes needs 5 values, one per level P3..P7"),
         (0.0 <= cfg.model.head.prior_prob < 1.0, "model.head.prior_prob must be in [0, 1)"),
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Literal, cast
 
 import numpy as np
@@ -47,6 +48,18 @@ def machine() -> dict[str, object]:
 
 
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")  # CPUs without them emulate bf16, about 16x slower than fp32
+
+
+def machine_slug() -> str:
+    """A short folder name for the kind of machine a timed figure belongs to: the GPU, or the CPU
+    model and its fastest bf16 instructions, e.g. ``amd-epyc-avx512_bf16``, ``intel-xeon-amx_bf16``."""
+    if torch.cuda.is_available():
+        return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(0).lower()).strip("-")
+    words = re.sub(r"\((r|tm)\)|\bprocessor\b|\bcpu\b|@.*", " ", cpu_model().lower())
+    name = re.sub(r"[^a-z0-9]+", "-", words).strip("-") or "cpu"
+    flags = cpu_flags()
+    fastest = next((f for f in reversed(NATIVE_BF16) if f in flags), "avx2" if "avx2" in flags else "no-avx2")
+    return f"{name}-{fastest}"
 
 
 Precision = Literal["none", "bf16", "fp16"]

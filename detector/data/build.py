@@ -241,7 +241,8 @@ def build_dataset(cfg: Config, split: str, train_transforms: bool | None = None,
     filter_empty = cfg.data.filter_empty and split == "train"
     coco = coco_from_dict(prepared.coco, prepared.source)
     return CocoDetection(prepared.root, coco, DetectionTransform(cfg.augment, train=train), filter_empty,
-                         source=prepared.source, on_bad_image=cfg.data.on_bad_image, scanned=True)
+                         source=prepared.source, on_bad_image=cfg.data.on_bad_image, scanned=True,
+                         mosaic_prob=cfg.augment.mosaic_prob if train else 0.0, mosaic_size=cfg.augment.image_size)
 
 
 def collate(batch: list[tuple[Tensor, Sample]]) -> tuple[Tensor, Targets]:

@@ -20,6 +20,7 @@ from detector.core.io import read_json
 from detector.data.draft import Draft
 from detector.data.files import base_name, image_files, resolved
 from detector.data.images import load_rgb
+from detector.data.mosaic import mosaic
 from detector.data.problems import DataError
 
 __all__ = ["CocoDetection", "coco_draft", "coco_from_dict", "load_coco", "load_rgb"]
@@ -154,9 +155,11 @@ class CocoDetection(Dataset):
 
     def __init__(self, image_dir: str | Path, ann: str | Path | COCO, transform: Callable | None = None,
                  filter_empty: bool = False, source: str | None = None, on_bad_image: str = "skip",
-                 scanned: bool = False) -> None:
+                 scanned: bool = False, mosaic_prob: float = 0.0, mosaic_size: int = 0) -> None:
         """``scanned``: the data went through ``prepare_data``, whose report already lists the
-        degenerate and outside boxes; only the images left out by ``filter_empty`` are said here."""
+        degenerate and outside boxes; only the images left out by ``filter_empty`` are said here.
+        ``mosaic_prob``: the share of seeded training items built as a ``mosaic`` of ``mosaic_size``
+        pixels (the letterbox size) before ``transform``."""
         self.image_dir = Path(image_dir)
         self.on_bad_image = on_bad_image  # an image that fails to load mid-run: "skip" to the next, or "error"
         self.coco = ann if isinstance(ann, COCO) else load_coco(ann)
@@ -168,6 +171,7 @@ class CocoDetection(Dataset):
         self.class_names = [self.coco.cats[c]["name"] for c in self.cat_ids]
         self.label_of = {c: i for i, c in enumerate(self.cat_ids)}
         self.transform = transform
+        self.mosaic_prob, self.mosaic_size = mosaic_prob, mosaic_size
         # the run's seed: a training item, addressed (epoch, index), is then augmented from (seed, epoch,
         # index) only, not from workers, resume point or process count; None = unseeded
         self.augment_seed: int | None = None
@@ -248,19 +252,29 @@ class CocoDetection(Dataset):
                 warnings.warn(f"{exc}; using the next image instead (data.on_bad_image=skip)", stacklevel=2)
         raise OSError(f"{error}, nor can any other image of {self.source}")
 
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, dict[str, Any]]:
-        """Item ``index``, or ``(epoch, index)`` (the training order, ``data.build.TrainingOrder``)."""
-        epoch, index = item if isinstance(item, tuple) else (None, item)
+    def _item(self, index: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(image id, pixels (H, W, 3), boxes (M, 4), labels, crowd) of ``index``, the boxes cut to the
+        decoded image (it, not the JSON, is the truth)."""
         image_id, image = self._load(index)
         boxes, labels, crowd = self.annotations(image_id)
         h, w = image.shape[:2]
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)  # the decoded image, not the JSON, is the truth
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, labels, crowd = boxes[keep], labels[keep], crowd[keep]
+        return image_id, image, boxes[keep], labels[keep], crowd[keep]
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, dict[str, Any]]:
+        """Item ``index``, or ``(epoch, index)`` (the training order, ``data.build.TrainingOrder``)."""
+        epoch, index = item if isinstance(item, tuple) else (None, item)
+        image_id, image, boxes, labels, crowd = self._item(index)
+        h, w = image.shape[:2]
         scale = 1.0
         if self.transform is not None and self.augment_seed is not None and epoch is not None:
             seed = int(np.random.SeedSequence([self.augment_seed, epoch, index]).generate_state(1)[0])
+            rng = np.random.default_rng(seed)
+            if self.mosaic_prob > 0 and rng.random() < self.mosaic_prob:  # three more images, chosen by the seed
+                others = [self._item(int(j))[1:] for j in rng.integers(len(self), size=3)]
+                image, boxes, labels, crowd = mosaic([(image, boxes, labels, crowd), *others], self.mosaic_size, rng)
             image, boxes, labels, crowd, scale = self.transform(image, boxes, labels, crowd, seed=seed)
         elif self.transform is not None:
             image, boxes, labels, crowd, scale = self.transform(image, boxes, labels, crowd)

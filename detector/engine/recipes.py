@@ -18,6 +18,8 @@ boxes. The choice comes back as overrides, applied under nothing the config says
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +85,9 @@ def _pretrained(cfg: Config, keys: set[str], device_type: str) -> Choice:
 def _anchors(cfg: Config) -> tuple[list[str], str]:
     """(overrides, reason): the coverage search's anchors when they cover more training boxes."""
     try:
-        prepared, _ = prepare_data(cfg, ("train",), strict=False)
-        train = build_dataset(cfg, "train", train_transforms=False, prepared=prepared["train"])
+        with contextlib.redirect_stdout(io.StringIO()):  # what the data says is printed once, by the run itself
+            prepared, _ = prepare_data(cfg, ("train",), strict=False)
+            train = build_dataset(cfg, "train", train_transforms=False, prepared=prepared["train"])
     except DataError:
         return [], "anchors: the recipe's (the training split cannot be read; the data scan says why)"
     images = dataset_boxes(train, cfg.augment, ANCHOR_SAMPLE)

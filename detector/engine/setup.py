@@ -53,7 +53,7 @@ def build_trainer(cfg: Config, initialise: bool = True, started: float | None = 
     run_dir = run_dir_of(cfg)
     train_set, val_set = build_datasets(cfg, run_dir, info.main)
     counts = train_set.class_counts() if cfg.loss.class_alpha != "none" else None
-    criterion = build_criterion(cfg.loss, cfg.matcher, counts)
+    criterion = build_criterion(cfg.loss, cfg.matcher, counts, cfg.model.anchors)
     if counts is not None and info.main:
         weights = criterion.classification.state_dict()["class_alpha"]
         print(f"loss.class_alpha=inverse_frequency: training boxes per class {dict(zip(train_set.class_names, counts))}"

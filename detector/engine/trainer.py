@@ -26,6 +26,7 @@ from detector.core.structures import Predictions, Targets
 from detector.data.build import build_train_loader
 from detector.data.coco import CocoDetection
 from detector.data.images import load_rgb
+from detector.data.transforms import multiscale_size, rescale_batch
 from detector.engine import budget
 from detector.engine.ema import ModelEMA
 from detector.engine.logger import Logger
@@ -165,9 +166,13 @@ class Trainer:
         cfg = self.cfg.train
         image_ids = targets["image_id"]  # on the CPU: read only if this step must be reported
         images = images.to(self.device, non_blocking=True)
+        on_device = cast(Targets, {k: v.to(self.device, non_blocking=True) for k, v in targets.items()})
+        size = multiscale_size((images.shape[-2], images.shape[-1]), self.cfg.augment.scale_range, cfg.seed,
+                               self.step)
+        if size is not None:  # multi-scale training: the whole batch at a size drawn for this step
+            images, on_device["boxes"] = rescale_batch(images, on_device["boxes"], size)
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        on_device = cast(Targets, {k: v.to(self.device, non_blocking=True) for k, v in targets.items()})
         losses, stats = self.forward_loss(images, on_device)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(cast(Tensor, sum(losses.values()))).backward()

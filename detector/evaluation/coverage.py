@@ -22,7 +22,7 @@ from detector.core.config import AnchorConfig, AugmentConfig, MatcherConfig
 from detector.data.coco import CocoDetection
 from detector.data.transforms import resize_scale
 from detector.evaluation.draw import to_uint8
-from detector.model.anchors import build_anchor_generator, feature_sizes
+from detector.model.anchors import build_anchor_generator, feature_sizes, level_counts
 
 SIZE_BUCKETS = (0, 16, 32, 64, 128, 256, math.inf)  # sqrt(area) in model-input pixels
 RATIO_BUCKETS = (0, 0.25, 0.5, 2.0, 4.0, math.inf)  # height / width
@@ -84,14 +84,14 @@ class Coverage:
 def measure(images: list[ImageBoxes], anchors: AnchorConfig, matcher: MatcherConfig) -> Coverage:
     """Coverage of ``images`` by the anchors of ``anchors`` under the ``matcher`` rules."""
     generator = build_anchor_generator(anchors)
-    match = build_matcher(matcher)
+    match = build_matcher(matcher, anchors.per_location)
     cov = Coverage(fg_iou=matcher.fg_iou)
     for item in images:
         grid = generator(feature_sizes(*item.input_hw), torch.device("cpu"))  # (A, 4)
         boxes = item.boxes.float()
         cov.num_images += 1
         valid = torch.ones(1, len(boxes), dtype=torch.bool)
-        m = match(grid, boxes[None], valid)[0]  # (A,)
+        m = match(grid, boxes[None], valid, None, level_counts(item.input_hw, anchors))[0]  # (A,)
         cov.positives.append(int((m >= 0).sum()))
         cov.negatives.append(int((m == BACKGROUND).sum()))
         cov.ignored.append(int((m == IGNORE).sum()))
@@ -173,7 +173,9 @@ def draw_coverage(dataset: CocoDetection, image_id: int, anchors: AnchorConfig, 
     image, target = dataset[dataset.image_ids.index(image_id)]
     boxes = target["boxes"][~target["crowd"]]
     grid = build_anchor_generator(anchors)(feature_sizes(*image.shape[-2:]), torch.device("cpu"))
-    matches = build_matcher(matcher)(grid, boxes[None], torch.ones(1, len(boxes), dtype=torch.bool))[0]
+    match = build_matcher(matcher, anchors.per_location)
+    valid = torch.ones(1, len(boxes), dtype=torch.bool)
+    matches = match(grid, boxes[None], valid, None, level_counts(image.shape[-2:], anchors))[0]
     canvas = draw_bounding_boxes(to_uint8(image), grid[matches >= 0], colors="yellow", width=1)
     if len(boxes):
         covered = pairwise_iou(grid, boxes).max(dim=0).values >= matcher.fg_iou

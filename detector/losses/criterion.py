@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from detector.core.boxes import BACKGROUND, IGNORE, BoxCoder, Matcher, build_matcher, elementwise_iou
-from detector.core.config import ConfigError, LossConfig, MatcherConfig
+from detector.core.boxes import BACKGROUND, IGNORE, AnchorMatcher, BoxCoder, build_matcher, elementwise_iou
+from detector.core.config import AnchorConfig, ConfigError, LossConfig, MatcherConfig
 from detector.core.distributed import mean_over_ranks
 from detector.core.structures import Predictions, Targets
 from detector.losses.box import BOX_LOSSES
@@ -37,11 +37,12 @@ def classification_loss(name: str, **params: Any) -> Any:
     return cls(**params)
 
 
-def match_labels(matcher: Matcher, anchors: Tensor, targets: Targets) -> tuple[Tensor, Tensor]:
+def match_labels(matcher: AnchorMatcher, anchors: Tensor, targets: Targets, anchors_per_level: list[int] | None
+                 ) -> tuple[Tensor, Tensor]:
     """(matches (N, A): box index or BACKGROUND / IGNORE, labels (N, A): the matched box's class,
     meaningful where matches >= 0) for a padded batch; shared by the criterion and the imbalance
-    instruments."""
-    matches = matcher(anchors, targets["boxes"], targets["valid"], targets.get("crowd"))
+    instruments. ``anchors_per_level``: ``Predictions["anchors_per_level"]`` (ATSS picks per level)."""
+    matches = matcher(anchors, targets["boxes"], targets["valid"], targets.get("crowd"), anchors_per_level)
     return matches, targets["labels"].gather(1, matches.clamp(min=0))
 
 
@@ -53,7 +54,7 @@ class RetinaNetLoss:
     background dominate, while the positive count tracks how much real signal the batch carries.
     """
 
-    def __init__(self, matcher: Matcher, coder: BoxCoder, classification: ClassificationLoss | None = None,
+    def __init__(self, matcher: AnchorMatcher, coder: BoxCoder, classification: ClassificationLoss | None = None,
                  box_loss: str = "smooth_l1",
                  beta: float = 0.1, box_weight: float = 1.0, normalizer_momentum: float = 0.0) -> None:
         if box_loss not in BOX_LOSSES:
@@ -102,7 +103,8 @@ class RetinaNetLoss:
         deltas = preds["box_deltas"].float()
         anchors = preds["anchors"]
         with torch.no_grad():
-            matches, matched_labels = match_labels(self.matcher, anchors, targets)  # (N, A) each
+            # (N, A) each
+            matches, matched_labels = match_labels(self.matcher, anchors, targets, preds.get("anchors_per_level"))
         positive = matches >= 0  # (N, A)
         idx = matches.clamp(min=0)
         labels = matched_labels.masked_fill(~positive, -1)  # (N, A): the class of a positive, -1 elsewhere
@@ -157,12 +159,15 @@ def classification_params(loss: LossConfig, class_counts: list[int] | None = Non
     return params
 
 
-def build_criterion(loss: LossConfig, matcher: MatcherConfig, class_counts: list[int] | None = None) -> RetinaNetLoss:
+def build_criterion(loss: LossConfig, matcher: MatcherConfig, class_counts: list[int] | None = None,
+                    anchors: AnchorConfig | None = None) -> RetinaNetLoss:
     """The criterion of ``loss`` and ``matcher`` (``classification_params``); ``class_counts``, the
-    training boxes per class, for ``loss.class_alpha=inverse_frequency``."""
+    training boxes per class, for ``loss.class_alpha=inverse_frequency``; ``anchors`` (None: the
+    defaults), whose anchors per position ``matcher.name=atss`` counts in."""
     params = classification_params(loss, class_counts)
     if loss.class_alpha != "none" and class_counts is None:
         raise ValueError("loss.class_alpha=inverse_frequency needs the training set's boxes per class")
-    return RetinaNetLoss(build_matcher(matcher), BoxCoder(loss.box_coder_weights),
+    per_location = (anchors or AnchorConfig()).per_location
+    return RetinaNetLoss(build_matcher(matcher, per_location), BoxCoder(loss.box_coder_weights),
                          classification_loss(loss.cls, **params), loss.box, loss.beta, loss.box_weight,
                          loss.normalizer_momentum)

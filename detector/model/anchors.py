@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -21,6 +22,11 @@ def feature_sizes(h: int, w: int, levels: int = len(LEVEL_STRIDES)) -> list[tupl
         if step >= 3:
             sizes.append((h, w))
     return sizes
+
+
+def level_counts(hw: tuple[int, int] | Sequence[int], cfg: AnchorConfig) -> list[int]:
+    """How many anchors each level P3..P7 holds for an input of (h, w): ``anchors_per_level``."""
+    return [h * w * cfg.per_location for h, w in feature_sizes(int(hw[0]), int(hw[1]))]
 
 
 def cell_anchors(size: float, scales: list[float], ratios: list[float], torchvision_compat: bool = False

@@ -1,7 +1,11 @@
 """The tables of docs/recipes.md from study/recipes/records/: python study/recipes/report.py
 
-One row per (what ran, dataset, budget): AP and AP50 as mean +- std over the seeds that finished,
-per-class AP, iterations, and the whole command's wall time against its budget.
+One table per kind of machine (records/<machine>/: a budget buys another number of steps on another
+CPU, so cells are compared within one machine only). One row per (what ran, dataset, budget): AP and
+AP50 as mean +- std over the seeds that finished, per-class AP, iterations, and the whole command's
+wall time against its budget. A training-quality tool's row also gives its AP minus the automatic
+recipe's on the same seeds and machine (mean +- std of the paired differences), the measure that
+decides whether a recipe keeps it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ RECORDS = Path(__file__).resolve().parent / "records"
 BUDGET = {"10m": 600.0, "30m": 1800.0}
 WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision RetinaNet R18-FPN",
         "fallback": "ImageNet weights named, offline -> scratch",
-        "ema": "`recipe: auto` + `train.ema_decay=0.999 train.ema_tau=200`"}
+        "ema": "auto + EMA (`train.ema_decay=0.998 train.ema_tau=200`)",
+        "atss": "auto + ATSS matcher (`matcher.name=atss`)",
+        "multiscale": "auto + multi-scale (`augment.scale_range=[0.75,1.25]`)",
+        "crop": "auto + box-safe crop (`augment.crop_prob=0.5`)",
+        "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)"}
+BASELINES = ("auto", "torchvision", "fallback")
 
 
 def mean_std(values: list[float], digits: int = 3) -> str:
@@ -27,34 +36,53 @@ def mean_std(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def main() -> None:
+def read_cells(machine: Path) -> dict[tuple[str, str, str], list[dict]]:
+    """(data, budget, what ran) -> the finished seeds' metrics, with seed, wall time and iterations."""
     cells: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    for folder in sorted(RECORDS.iterdir()):
+    for folder in sorted(machine.iterdir()):
         found = re.fullmatch(r"(\w+?)_(\w+)_(\d+m)_s(\d+)", folder.name)
         if not found or not (folder / "metrics.json").is_file():
             continue
-        kind, data, budget, _seed = found.groups()
+        kind, data, budget, seed = found.groups()
         metrics = json.loads((folder / "metrics.json").read_text())
         command = json.loads((folder / "command.json").read_text())
         metrics["wall"] = command["wall_seconds"]
         metrics["iterations"] = metrics.get("step", metrics.get("iterations"))
+        metrics["seed"] = int(seed)
         m = command["machine"]
         metrics["cpu"] = f"{m['cpu']} ({m['threads']} threads, native bf16: {', '.join(m['native_bf16']) or 'none'})"
         cells[(data, budget, kind)].append(metrics)
-    print("| data | budget | what ran | seeds | AP | AP50 | AP75 | per-class AP | iterations | wall, % of budget (range) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for (data, budget, kind), runs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "auto")):
+    return cells
+
+
+def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
+    print("| data | budget | what ran | seeds | AP | AP - auto's, same seeds | AP50 | AP75 | per-class AP | iterations "
+          "| wall, % of budget (range) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    order = list(WHAT)
+    for (data, budget, kind), runs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], order.index(kv[0][2])
+                                                                              if kv[0][2] in order else len(order))):
         classes = runs[0].get("per_class_AP", {})
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in runs], 2)}" for name in classes)
         walls = [r["wall"] for r in runs]
         share = 100 * statistics.mean(walls) / BUDGET[budget]
+        auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, "auto"), [])}
+        paired = [r["AP"] - auto[r["seed"]] for r in runs if r["seed"] in auto] if kind not in BASELINES else []
+        gain = f"{mean_std(paired)} ({len(paired)})" if paired else "-"
         print(f"| {data} | {budget} | {WHAT.get(kind, kind)} | {len(runs)} | {mean_std([r['AP'] for r in runs])} | "
-              f"{mean_std([r['AP50'] for r in runs])} | {mean_std([r['AP75'] for r in runs])} | "
+              f"{gain} | {mean_std([r['AP50'] for r in runs])} | {mean_std([r['AP75'] for r in runs])} | "
               f"{per_class if len(classes) > 1 else '-'} | {mean_std([float(r['iterations']) for r in runs], 0)} | "
               f"{statistics.mean(walls):.0f} s, {share:.0f}% ({min(walls):.0f}-{max(walls):.0f} s) |")
     cpus = sorted({r["cpu"] for runs in cells.values() for r in runs})
     print(f"\nCPU: {', '.join(cpus)}")
 
+
+def main() -> None:
+    for machine in sorted(p for p in RECORDS.iterdir() if p.is_dir()):
+        cells = read_cells(machine)
+        if cells:
+            print(f"\n### {machine.name} (`study/recipes/records/{machine.name}/`)\n")
+            table(cells)
 
 if __name__ == "__main__":
     main()

@@ -5,13 +5,16 @@
 # (a time-budget run measured beside other work is not the same run). Run alone, from anywhere:
 #   bash study/recipes/run.sh                      # 10-minute cells, seeds 0 1 2
 #   BUDGETS="10m 30m" bash study/recipes/run.sh    # and the 30-minute table
-#   TOOLS=1 bash study/recipes/run.sh              # and each training-quality tool on top of auto
-# Records (metrics, config, console, wall time) go to study/recipes/records/<cell>/; checkpoints and
-# TensorBoard files to runs/recipes/ (not committed). Then: python study/recipes/report.py
-set -u
+#   TOOLS="ema atss multiscale crop mosaic" bash study/recipes/run.sh   # and these training-quality tools on top of auto
+# Records (metrics, config, console, wall time) go to study/recipes/records/<machine>/<cell>/, one folder
+# per kind of CPU (a budget buys another number of steps on another CPU, so cells are compared within
+# one machine only); checkpoints and TensorBoard files to runs/recipes/ (not committed).
+# Then: python study/recipes/report.py
+set -uf  # -f: the overrides below hold brackets, never file patterns
 cd "$(dirname "$0")/../.."
-OUT=study/recipes/records
-RUNS=${RUNS:-runs/recipes}
+MACHINE=$(python -c "from detector.core.device import machine_slug; print(machine_slug())") || exit 2
+OUT=study/recipes/records/$MACHINE
+RUNS=${RUNS:-runs/recipes}/$MACHINE
 BUDGETS=${BUDGETS:-10m}
 SEEDS=${SEEDS:-0 1 2}
 DATASETS=${DATASETS:-raccoon bccd}
@@ -47,7 +50,7 @@ torchvision() { cell "torchvision_$1_$2_s$3" python -m benchmarks.torchvision_ba
 
 # in order of need: every seed of the automatic recipe, the first seed of the baseline and the
 # fall-back, then the baseline's other seeds
-for budget in $BUDGETS; do
+for budget in $( [ "${BASELINES:-1}" = 0 ] || echo "$BUDGETS" ); do
     for seed in $SEEDS; do
         for data in $DATASETS; do auto "$data" "$budget" "$seed"; done
         if [ "$seed" = "${SEEDS%% *}" ]; then
@@ -61,16 +64,31 @@ for budget in $BUDGETS; do
     done
 done
 
-# the training-quality tools, each on top of the automatic recipe, every seed (TOOLS=1): kept in a
-# recipe only with a measured gain on both datasets
-if [ -n "${TOOLS:-}" ]; then
-    for budget in $BUDGETS; do
-        for seed in $SEEDS; do
+# the training-quality tools, each on top of the automatic recipe (TOOLS="ema atss multiscale crop mosaic"):
+# kept in a recipe only with a measured gain on both datasets. Seed by seed, so that an interrupted
+# session leaves every tool measured on the same seeds; each beside the automatic recipe's cell of the
+# same seed on the same machine. BASELINES=0 skips the baseline table above (auto, torchvision, fall-back)
+tool_overrides() {
+    case $1 in
+        ema) echo "train.ema_decay=0.998 train.ema_tau=200" ;;
+        atss) echo "matcher.name=atss" ;;
+        multiscale) echo "augment.scale_range=[0.75,1.25]" ;;
+        crop) echo "augment.crop_prob=0.5" ;;
+        mosaic) echo "augment.mosaic_prob=0.5" ;;
+        *) echo "unknown tool: $1" >&2; return 1 ;;
+    esac
+}
+for budget in $BUDGETS; do
+    for seed in $SEEDS; do
+        for tool in ${TOOLS:-}; do
+            overrides=$(tool_overrides "$tool") || exit 2
             for data in $DATASETS; do
-                cell "ema_${data}_${budget}_s$seed" python train.py --config "study/recipes/data/$data.yaml" \
-                    "solver.time_budget=$budget" "train.seed=$seed" train.ema_decay=0.999 train.ema_tau=200 \
-                    "train.output_dir=$RUNS/ema_${data}_${budget}_s$seed"
+                auto "$data" "$budget" "$seed"  # the pair it is compared with, on this machine
+                # shellcheck disable=SC2086  # the overrides are separate words
+                cell "${tool}_${data}_${budget}_s$seed" python train.py --config "study/recipes/data/$data.yaml" \
+                    "solver.time_budget=$budget" "train.seed=$seed" $overrides \
+                    "train.output_dir=$RUNS/${tool}_${data}_${budget}_s$seed"
             done
         done
     done
-fi
+done

@@ -133,6 +133,7 @@ def test_offline_imagenet_is_one_line_and_auto_falls_back_and_trains(tmp_path, m
     out = capsys.readouterr().out
     assert "warning: model.backbone.weights=IMAGENET1K_V1: downloading" in out
     assert "recipe: scratch (recipe=auto: " in out and "weights IMAGENET1K_V1 cannot be loaded: from scratch" in out
+    assert out.count("VOC classes discovered") == 1  # the choice reads the data too, silently
     recorded = yaml.safe_load((run.run_dir / "config.yaml").read_text())
     assert recorded["recipe"] == "scratch" and recorded["model"]["backbone"]["weights"] == ""
     assert run.metrics["step"] == 4

@@ -19,6 +19,8 @@ def resume_config(tmp_path, name: str, workers: int):
     cfg.train.num_workers, cfg.train.checkpoint_period = workers, 1000
     cfg.solver.max_iters, cfg.solver.optimizer, cfg.solver.lr = 7, "adamw", 0.001
     cfg.augment.hflip_prob, cfg.augment.color_jitter_prob = 0.5, 0.5  # random augmentation on
+    cfg.augment.crop_prob, cfg.augment.scale_range = 0.5, [0.7, 1.4]  # box-safe crops, multi-scale batches
+    cfg.augment.mosaic_prob = 0.5
     cfg.loss.normalizer_momentum = 0.9  # criterion state that must survive the restart too
     return cfg
 

@@ -150,4 +150,5 @@ def test_images_whose_sides_are_no_multiple_of_32_match_torchvision_at_the_borde
         near_edge = (e["boxes"][:, 2] > 120) | (e["boxes"][:, 3] > 92)
         assert near_edge.sum() > 20 and len(got["scores"]) == len(e["scores"])
         torch.testing.assert_close(got["scores"][order], e["scores"], rtol=0, atol=1e-5)
-        torch.testing.assert_close(got["boxes"][order], e["boxes"], rtol=0, atol=2e-3)  # batched convs: ~1e-5 relative
+        # batched convs take other kernels: ~1e-5 relative on AVX-512, 5.4e-5 on an Intel Xeon with AMX
+        torch.testing.assert_close(got["boxes"][order], e["boxes"], rtol=1e-4, atol=2e-3)
