@@ -71,3 +71,20 @@ class Logger:
             return
         self.bar.close()
         self.writer.close()
+
+
+def step_scalars(losses: dict[str, Tensor], stats: dict[str, Tensor], lr: float) -> dict[str, float]:
+    """What a logged step writes: the loss terms and their total, the learning rate, the anchors per
+    image by kind (positive, ignored, negative), the fg:bg ratio, the negatives' share of the loss and
+    the gradient norm (one host synchronisation, on logged steps only)."""
+    out = {f"loss/{k.removeprefix('loss_')}": v.item() for k, v in losses.items()}
+    out["loss/total"] = sum(out.values())
+    out["lr"] = lr
+    out["anchors/positives_per_image"] = stats["num_pos"].float().mean().item()
+    out["anchors/ignored_per_image"] = stats["num_ignored"].float().mean().item()
+    out["anchors/negatives_per_image"] = stats["num_neg"].float().mean().item()
+    out["anchors/fg_bg_ratio"] = stats["num_pos"].sum().item() / max(stats["num_neg"].sum().item(), 1)
+    out["anchors/neg_loss_share"] = stats["neg_loss_share"].item()
+    if "grad_norm" in stats:
+        out["grad_norm"] = stats["grad_norm"].item()
+    return out

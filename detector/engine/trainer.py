@@ -29,7 +29,7 @@ from detector.data.images import load_rgb
 from detector.data.transforms import multiscale_size, rescale_batch
 from detector.engine import budget
 from detector.engine.ema import ModelEMA
-from detector.engine.logger import Logger
+from detector.engine.logger import Logger, step_scalars
 from detector.engine.nonfinite import NonFiniteWatch, step_unless
 from detector.engine.run_files import RunFiles
 from detector.evaluation.evaluator import EvalResult, evaluate_dataset
@@ -372,7 +372,7 @@ class Trainer:
         scalars = {}
         if log:
             losses = {k: mean_over_ranks(v) for k, v in losses.items()}
-            scalars = _scalars(losses, stats, float(self.scheduler.get_last_lr()[0]))
+            scalars = step_scalars(losses, stats, float(self.scheduler.get_last_lr()[0]))
             self.files.log({"step": self.step, **scalars})
         logger.step(self.step, scalars, {"loss": scalars.get("loss/total", math.nan),
                                          "lr": scalars.get("lr", math.nan)}, log)
@@ -386,17 +386,3 @@ class Trainer:
         if class_alpha is not None:  # loss.class_alpha: the per-class factors this run trained with
             metrics["class_alpha"] = dict(zip(self.train_set.class_names, class_alpha))
         self.files.metrics(metrics)
-
-
-def _scalars(losses: dict[str, Tensor], stats: dict[str, Tensor], lr: float) -> dict[str, float]:
-    out = {f"loss/{k.removeprefix('loss_')}": v.item() for k, v in losses.items()}
-    out["loss/total"] = sum(out.values())
-    out["lr"] = lr
-    out["anchors/positives_per_image"] = stats["num_pos"].float().mean().item()
-    out["anchors/ignored_per_image"] = stats["num_ignored"].float().mean().item()
-    out["anchors/negatives_per_image"] = stats["num_neg"].float().mean().item()
-    out["anchors/fg_bg_ratio"] = stats["num_pos"].sum().item() / max(stats["num_neg"].sum().item(), 1)
-    out["anchors/neg_loss_share"] = stats["neg_loss_share"].item()
-    if "grad_norm" in stats:
-        out["grad_norm"] = stats["grad_norm"].item()
-    return out
