@@ -161,17 +161,45 @@ def run_one(run: Run, train_command: list[str], config: str, fixed: list[str], t
     return "done"
 
 
+PUBLISHED = ("metrics.json", "config.yaml", "train_log.jsonl", "FAILED")  # a run's small files
+
+
+def publish_run(run: Run, study_dir: Path, dest: Path) -> None:
+    """One run's small files under ``dest``, at the run's place relative to ``study_dir`` (a FAILED
+    mark published earlier goes once the run has finished)."""
+    for name in PUBLISHED:
+        target = dest / run.folder.relative_to(study_dir) / name
+        if (run.folder / name).is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(run.folder / name, target)
+        elif name == "FAILED":
+            target.unlink(missing_ok=True)
+
+
 def publish(runs: list[Run], study_dir: Path, dest: Path) -> None:
     """The study's small files under ``dest`` with the same relative layout, so table links work."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("results.md", "results.csv"):
         shutil.copy2(study_dir / name, dest / name)
     for run in runs:
-        for name in ("metrics.json", "config.yaml", "train_log.jsonl", "FAILED"):
-            if (run.folder / name).is_file():
-                target = dest / run.folder.relative_to(study_dir) / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(run.folder / name, target)
+        publish_run(run, study_dir, dest)
+
+
+def restore(runs: list[Run], study_dir: Path, dest: Path) -> list[Run]:
+    """The runs not finished here whose published copy under ``dest`` is: their small files copied
+    back, so that they count as done (a fresh clone continues a study from its committed records)."""
+    restored = []
+    for run in runs:
+        source = dest / run.folder.relative_to(study_dir)
+        if run.done or not (source / "metrics.json").is_file():
+            continue
+        run.folder.mkdir(parents=True, exist_ok=True)
+        for name in PUBLISHED[:3]:
+            if (source / name).is_file():
+                shutil.copy2(source / name, run.folder / name)
+        (run.folder / "FAILED").unlink(missing_ok=True)
+        restored.append(run)
+    return restored
 
 
 def log_hparams(runs: list[Run], study_dir: Path) -> None:

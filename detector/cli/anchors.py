@@ -5,7 +5,8 @@
     focaldet anchors --config FILE --split val --max-images 2000 key.sub=value ...
 
 Prints how many ground-truth boxes get no anchor at IoU >= matcher.fg_iou (by size and by aspect
-ratio), positives per image and the foreground:background anchor ratio; then searches anchor
+ratio), positives per image, the foreground:background anchor ratio and each class's share of the boxes
+and of the positive anchors (a large class claims more anchors per box); then searches anchor
 sizes/ratios that cover the boxes better, prints their coverage and the override to use them.
 With --draw, writes images (model-input pixels) with covered boxes in green, uncovered in red and
 positive anchors in yellow to <output>/.
@@ -47,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
         choice = choose_recipe(args.config, args.overrides, search_anchors=False)
         print(choice.line())
         cfg = load_config(args.config, [*args.overrides, *choice.overrides])
-    images = dataset_boxes(build_dataset(cfg, args.split, train_transforms=False), cfg.augment, args.max_images)
+    dataset = build_dataset(cfg, args.split, train_transforms=False)
+    images = dataset_boxes(dataset, cfg.augment, args.max_images)
     if not images:
         raise ValueError(f"the {args.split} split has no images with a known size")
     current = measure(images, cfg.model.anchors, cfg.matcher)
-    print(format_coverage(current, f"configured anchors ({anchor_override(cfg.model.anchors)})"))
+    print(format_coverage(current, f"configured anchors ({anchor_override(cfg.model.anchors)})", dataset.class_names))
     better, cov = suggest(images, cfg.model.anchors, cfg.matcher)
     if cov.covered > current.covered:
-        print(format_coverage(cov, "suggested anchors"))
+        print(format_coverage(cov, "suggested anchors", dataset.class_names))
         print(f"to use them: focaldet train --config {args.config} {anchor_override(better)}")
     else:
         print("no candidate anchors cover more boxes than the configured ones")
@@ -62,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
         ids = list(current.uncovered_ids) + [i.image_id for i in images if i.image_id not in current.uncovered_ids]
         out = Path(args.output or Path("runs") / cfg.name / "coverage")
         out.mkdir(parents=True, exist_ok=True)
-        dataset = build_dataset(cfg, args.split, train_transforms=False)
         for image_id in ids[: args.draw]:
             write_png(draw_coverage(dataset, image_id, cfg.model.anchors, cfg.matcher),
                       str(out / f"coverage_{image_id}.png"))

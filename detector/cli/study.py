@@ -11,7 +11,9 @@ runs/<name>/<cell>/seed<S>/ with its log in train.log. Finished runs (metrics.js
 started ones resume from last.pt, failed ones (e.g. a diverged loss) are marked FAILED and shown in
 the table. Results: runs/<name>/results.md (mean +- std of AP, AP50, AP75, APs per cell, linked to
 the cell folders) and results.csv; TensorBoard hparams in runs/<name>/hparams. --publish DIR
-copies the tables and every run's metrics.json / config.yaml / train_log.jsonl there, to commit.
+copies the tables and every run's metrics.json / config.yaml / train_log.jsonl there, to commit,
+each run as soon as it finishes; a run already published there is restored, not trained again, so a
+study cut short continues from its committed records in a fresh clone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,18 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from detector.analysis.sweep import aggregate, expand, log_hparams, parse_grid, publish, run_one, write_tables
+from detector.analysis.sweep import (
+    Run,
+    aggregate,
+    expand,
+    log_hparams,
+    parse_grid,
+    publish,
+    publish_run,
+    restore,
+    run_one,
+    write_tables,
+)
 from detector.cli.common import add_config, add_overrides
 
 TRAIN_COMMAND = [sys.executable, "-m", "detector", "train"]  # each run in its own process
@@ -36,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table-only", action="store_true", help="only tabulate finished runs")
     parser.add_argument("--publish", metavar="DIR",
                         help="copy the tables and each run's metrics.json, config.yaml and train_log.jsonl to DIR "
-                             "(small files to commit; no checkpoints)")
+                             "(small files to commit; no checkpoints), each run as it finishes; runs published "
+                             "there earlier count as finished")
     add_overrides(parser, "key=v1,v2,... (a grid axis) or key=value (fixed)")
 
 
@@ -48,13 +62,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds '{args.seeds}' is not a comma-separated list of integers") from None
     study_dir = Path("runs") / args.name
     runs = expand(study_dir, axes, seeds)
+    dest = Path(args.publish) if args.publish else None
+    if dest is not None and (restored := restore(runs, study_dir, dest)):
+        print(f"{len(restored)} runs finished earlier, restored from {dest}/ (not trained again)")
     if not args.table_only:
         threads = max(1, (os.cpu_count() or 1) // args.parallel)
         todo = [r for r in runs if not r.done]
         print(f"{len(runs)} runs ({len(runs) - len(todo)} already finished), {args.parallel} at a time")
+
+        def train(one: Run) -> str:
+            status = run_one(one, TRAIN_COMMAND, args.config, fixed, threads)
+            if dest is not None:  # at once: a study cut short keeps every run that finished
+                publish_run(one, study_dir, dest)
+            return status
+
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            statuses = pool.map(lambda r: run_one(r, TRAIN_COMMAND, args.config, fixed, threads), todo)
-            for one, status in zip(todo, statuses):
+            for one, status in zip(todo, pool.map(train, todo)):
                 print(f"{status}: {one.folder}")
     study_dir.mkdir(parents=True, exist_ok=True)
     rows = aggregate(runs, axes, study_dir)

@@ -10,6 +10,7 @@ pipeline applies), without decoding images.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,7 @@ class ImageBoxes:
     boxes: Tensor  # (M, 4) xyxy in model-input pixels, crowd boxes left out
     input_hw: tuple[int, int]  # the padded input size anchors are laid on
     image_id: int
+    labels: Tensor | None = None  # (M,) contiguous class of each box, when known
 
 
 def dataset_boxes(dataset: CocoDetection, augment: AugmentConfig, max_images: int = 0) -> list[ImageBoxes]:
@@ -41,13 +43,13 @@ def dataset_boxes(dataset: CocoDetection, augment: AugmentConfig, max_images: in
     out = []
     for image_id in ids:
         info = dataset.coco.imgs[image_id]
-        boxes, _, crowd = dataset.annotations(image_id)
+        boxes, labels, crowd = dataset.annotations(image_id)
         h, w = int(info.get("height") or 0), int(info.get("width") or 0)
         if not (h and w):
             continue
         scale = resize_scale(h, w, augment.resize, augment.image_size, augment.max_size)
         hw = (augment.image_size,) * 2 if augment.resize == "letterbox" else (round(h * scale), round(w * scale))
-        out.append(ImageBoxes(torch.as_tensor(boxes[~crowd] * scale), hw, image_id))
+        out.append(ImageBoxes(torch.as_tensor(boxes[~crowd] * scale), hw, image_id, torch.as_tensor(labels[~crowd])))
     return out
 
 
@@ -63,6 +65,8 @@ class Coverage:
     positives: list[int] = field(default_factory=list)  # per image, with low-quality matches
     negatives: list[int] = field(default_factory=list)
     ignored: list[int] = field(default_factory=list)
+    class_boxes: Counter[int] = field(default_factory=Counter)  # class -> boxes (images with labels)
+    class_positives: Counter[int] = field(default_factory=Counter)  # class -> positive anchors
     uncovered_ids: dict[int, list[int]] = field(default_factory=dict)  # image id -> box indices
 
     @property
@@ -97,6 +101,9 @@ def measure(images: list[ImageBoxes], anchors: AnchorConfig, matcher: MatcherCon
         cov.ignored.append(int((m == IGNORE).sum()))
         if len(boxes) == 0:
             continue
+        if item.labels is not None:  # the class ratio among positives, beside the one among boxes
+            cov.class_boxes.update(item.labels.tolist())
+            cov.class_positives.update(item.labels[m[m >= 0]].tolist())
         best = pairwise_iou(grid, boxes).max(dim=0).values  # (M,)
         wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-6)
         cov.num_boxes += len(boxes)
@@ -134,7 +141,7 @@ def suggest(images: list[ImageBoxes], anchors: AnchorConfig, matcher: MatcherCon
     return best_cfg, best_cov
 
 
-def format_coverage(cov: Coverage, title: str) -> str:
+def format_coverage(cov: Coverage, title: str, class_names: list[str] | None = None) -> str:
     pos = np.asarray(cov.positives, dtype=float)
     neg = np.asarray(cov.negatives, dtype=float)
     lines = [f"{title}: {cov.covered}/{cov.num_boxes} boxes covered ({100 * cov.fraction_covered:.1f}%) in "
@@ -146,6 +153,14 @@ def format_coverage(cov: Coverage, title: str) -> str:
         label = "sqrt(area) px" if by == "size" else "height/width"
         cells = ", ".join(f"{b}: {n - m}/{n}" for b, n, m in cov.buckets(by))
         lines.append(f"  covered by {label}: {cells}")
+    if cov.class_positives:
+        boxes, positives = cov.class_boxes.total(), cov.class_positives.total()
+        name = (lambda k: class_names[k]) if class_names else str
+        cells = ", ".join(f"{name(k)} {100 * cov.class_boxes[k] / boxes:.0f}% / "
+                          f"{100 * cov.class_positives[k] / positives:.0f}% "
+                          f"({cov.class_positives[k] / cov.class_boxes[k]:.1f} per box)"
+                          for k in sorted(cov.class_boxes))
+        lines.append(f"  class shares of boxes / of positive anchors: {cells}")
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ CPU, so cells are compared within one machine only). One row per (what ran, data
 AP50 as mean +- std over the seeds that finished, per-class AP, iterations, and the whole command's
 wall time against its budget. A training-quality tool's row also gives its AP minus the automatic
 recipe's on the same seeds and machine (mean +- std of the paired differences), the measure that
-decides whether a recipe keeps it.
+decides whether a recipe keeps it; the last table pools those pairs over every machine.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision R
         "atss": "auto + ATSS matcher (`matcher.name=atss`)",
         "multiscale": "auto + multi-scale (`augment.scale_range=[0.75,1.25]`)",
         "crop": "auto + box-safe crop (`augment.crop_prob=0.5`)",
-        "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)"}
+        "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)",
+        "combined": "auto + mosaic, multi-scale and crop together"}
 BASELINES = ("auto", "torchvision", "fallback")
 
 
@@ -77,12 +78,33 @@ def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
     print(f"\nCPU: {', '.join(cpus)}")
 
 
+def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
+    """Each tool's paired differences to auto from every machine together: a pair is one seed's tool
+    and auto cells on one machine, so each difference is measured within one machine, but the steps a
+    budget buys differ between machines (see each machine's iterations column)."""
+    pairs: dict[tuple[str, str, str], list[tuple[str, int, float]]] = defaultdict(list)
+    for name, cells in machines.items():
+        for (data, budget, kind), runs in cells.items():
+            auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, "auto"), [])}
+            if kind not in BASELINES:
+                pairs[(kind, data, budget)] += [(name, r["seed"], r["AP"] - auto[r["seed"]])
+                                                for r in runs if r["seed"] in auto]
+    print("\n### Each tool over every machine: AP minus auto's, pair by pair\n")
+    print("| what ran | data | budget | pairs | mean ± std | each pair: machine, seed, difference |")
+    print("|---|---|---|---|---|---|")
+    order = list(WHAT)
+    for (kind, data, budget), found in sorted(pairs.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1:])):
+        each = "; ".join(f"{m} s{seed} {d:+.3f}" for m, seed, d in found)
+        print(f"| {WHAT[kind]} | {data} | {budget} | {len(found)} | {mean_std([d for _, _, d in found])} | {each} |")
+
+
 def main() -> None:
-    for machine in sorted(p for p in RECORDS.iterdir() if p.is_dir()):
-        cells = read_cells(machine)
+    machines = {p.name: read_cells(p) for p in sorted(RECORDS.iterdir()) if p.is_dir()}
+    for name, cells in machines.items():
         if cells:
-            print(f"\n### {machine.name} (`study/recipes/records/{machine.name}/`)\n")
+            print(f"\n### {name} (`study/recipes/records/{name}/`)\n")
             table(cells)
+    pooled(machines)
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@
 #   bash study/recipes/run.sh                      # 10-minute cells, seeds 0 1 2
 #   BUDGETS="10m 30m" bash study/recipes/run.sh    # and the 30-minute table
 #   TOOLS="ema atss multiscale crop mosaic" bash study/recipes/run.sh   # and these training-quality tools on top of auto
+#   TOOLS=combined ...                              # mosaic, multi-scale and crop together
 # Records (metrics, config, console, wall time) go to study/recipes/records/<machine>/<cell>/, one folder
 # per kind of CPU (a budget buys another number of steps on another CPU, so cells are compared within
 # one machine only); checkpoints and TensorBoard files to runs/recipes/ (not committed).
@@ -55,7 +56,7 @@ for budget in $( [ "${BASELINES:-1}" = 0 ] || echo "$BUDGETS" ); do
         for data in $DATASETS; do auto "$data" "$budget" "$seed"; done
         if [ "$seed" = "${SEEDS%% *}" ]; then
             for data in $DATASETS; do torchvision "$data" "$budget" "$seed"; done
-            cell "fallback_raccoon_${budget}_s$seed" python train.py --config study/recipes/data/raccoon_imagenet.yaml \
+            [ "${FALLBACK:-1}" = 0 ] || cell "fallback_raccoon_${budget}_s$seed" python train.py --config study/recipes/data/raccoon_imagenet.yaml \
                 "solver.time_budget=$budget" "train.seed=$seed" "train.output_dir=$RUNS/fallback_raccoon_${budget}_s$seed"
         fi
     done
@@ -67,7 +68,8 @@ done
 # the training-quality tools, each on top of the automatic recipe (TOOLS="ema atss multiscale crop mosaic"):
 # kept in a recipe only with a measured gain on both datasets. Seed by seed, so that an interrupted
 # session leaves every tool measured on the same seeds; each beside the automatic recipe's cell of the
-# same seed on the same machine. BASELINES=0 skips the baseline table above (auto, torchvision, fall-back)
+# same seed on the same machine. BASELINES=0 skips the baseline table above (auto, torchvision, fall-back);
+# FALLBACK=0 skips only the fall-back cell
 tool_overrides() {
     case $1 in
         ema) echo "train.ema_decay=0.998 train.ema_tau=200" ;;
@@ -75,6 +77,7 @@ tool_overrides() {
         multiscale) echo "augment.scale_range=[0.75,1.25]" ;;
         crop) echo "augment.crop_prob=0.5" ;;
         mosaic) echo "augment.mosaic_prob=0.5" ;;
+        combined) echo "augment.mosaic_prob=0.5 augment.scale_range=[0.75,1.25] augment.crop_prob=0.5" ;;
         *) echo "unknown tool: $1" >&2; return 1 ;;
     esac
 }

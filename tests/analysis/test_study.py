@@ -1,6 +1,7 @@
 """focaldet study: grid parsing, resumable runs, failed runs marked, the results table."""
 
 import json
+import shutil
 import sys
 
 import pytest
@@ -62,3 +63,35 @@ def test_study_runs_resumes_and_tabulates(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "pub" / "gamma0" / "seed1" / "train_log.jsonl").read_text() == '{"step": 10, "grad_norm": 0.0}\n'
     csv_text = (tmp_path / "runs" / "s" / "results.csv").read_text().splitlines()
     assert csv_text[0].startswith("loss.gamma,cell,runs,failed,AP_mean,AP_std")
+
+
+def test_published_runs_continue_a_study_in_a_fresh_clone(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def fake_run(cmd, stdout, stderr, env):
+        calls.append(cmd)
+        folder = tmp_path / next(a.split("=", 1)[1] for a in cmd if a.startswith("train.output_dir="))
+        if "loss.gamma=5" in cmd:
+            return type("R", (), {"returncode": 2})()
+        if "train.seed=1" in cmd:  # the run before it was published as soon as it ended
+            assert (tmp_path / "pub" / "gamma0" / "seed0" / "metrics.json").is_file()
+        (folder / "metrics.json").write_text(json.dumps({"AP": 0.5, "AP50": 0.5, "AP75": 0.5, "APs": 0.5}))
+        return type("R", (), {"returncode": 0})()
+
+    monkeypatch.setattr(sweep.subprocess, "run", fake_run)
+    args = ["study", "--name", "s", "--seeds", "0,1", "loss.gamma=0,5", "--publish", str(tmp_path / "pub")]
+    assert cli(args) == 0 and len(calls) == 4
+    assert sorted(p.parent.name for p in (tmp_path / "pub").rglob("metrics.json")) == ["seed0", "seed1"]
+    assert (tmp_path / "pub" / "gamma5" / "seed1" / "FAILED").is_file()
+    shutil.rmtree(tmp_path / "runs")  # a fresh clone: only the published records
+    calls.clear()
+    capsys.readouterr()
+    assert cli(args) == 0
+    assert len(calls) == 2 and all("loss.gamma=5" in c for c in calls)  # only the failed runs train again
+    out = capsys.readouterr().out
+    assert "2 runs finished earlier, restored from" in out and "| [0](gamma0) | 2 | 0.500 ± 0.000 |" in out
+    assert (tmp_path / "runs" / "s" / "gamma0" / "seed1" / "metrics.json").is_file()
+    monkeypatch.setattr(sweep.subprocess, "run", lambda cmd, **kw: fake_run([c.replace("=5", "=4") for c in cmd], **kw))
+    assert cli(args) == 0  # the failed runs now finish: their FAILED marks leave the published records
+    assert not list((tmp_path / "pub").rglob("FAILED"))

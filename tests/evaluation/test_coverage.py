@@ -5,7 +5,7 @@ import torch
 from detector.cli.main import main as cli
 from detector.core.config import AnchorConfig, MatcherConfig, load_config
 from detector.engine.setup import build_trainer
-from detector.evaluation.coverage import ImageBoxes, anchor_override, measure, suggest
+from detector.evaluation.coverage import ImageBoxes, anchor_override, format_coverage, measure, suggest
 from detector.model.anchors import feature_sizes
 from detector.model.retinanet import build_model
 from tests.conftest import small_model_cfg, tiny_config
@@ -52,3 +52,17 @@ def test_training_warns_when_coverage_is_poor(tmp_path, capsys):
     assert "warning: anchors cover only" in capsys.readouterr().out
     build_trainer(tiny_config(tmp_path))
     assert "warning" not in capsys.readouterr().out
+
+
+def test_positive_anchors_by_class_beside_boxes_by_class():
+    boxes = torch.tensor([[8.0, 8, 24, 24], [60, 20, 100, 60], [10, 70, 50, 110]])  # 16 px, then two 40 px
+    item = ImageBoxes(boxes, (128, 128), 1, labels=torch.tensor([1, 0, 0]))
+    cov = measure([item], AnchorConfig(sizes=[16, 32, 64, 128, 256]), MatcherConfig())
+    assert cov.class_boxes == {0: 2, 1: 1}
+    assert cov.class_positives.total() == cov.positives[0] and cov.class_positives[0] > 2 * cov.class_positives[1] > 0
+    share = 100 * cov.class_positives[0] / cov.positives[0]
+    line = format_coverage(cov, "t", ["big", "small"]).splitlines()[-1]
+    assert line.startswith(f"  class shares of boxes / of positive anchors: big 67% / {share:.0f}% (")
+    assert "small 33% / " in line
+    assert "class shares" not in format_coverage(measure([ImageBoxes(boxes, (128, 128), 1)], AnchorConfig(),
+                                                         MatcherConfig()), "t")

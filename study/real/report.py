@@ -1,0 +1,106 @@
+"""The real-data tables of docs/results.md from study/real/: python study/real/report.py
+
+One table per training length (study/real/bccd_<iterations>*/): per loss, over the seeds that finished,
+mean +- std of COCO AP / AP50 / AP75 on BCCD's val split (each run's metrics.json), the per-class AP
+(RBC is 11x as frequent as WBC and Platelets), AP on the test split and the test split's expected
+calibration error (test_metrics.json, test_imbalance.json). Then each loss's AP minus focal loss's on the
+same seeds (mean +- std of the paired differences), per class too; and the imbalance the runs trained
+under, from their logs: positive anchors per image, the foreground:background ratio and the negatives'
+share of the classification loss (averaged over each run's logged steps, then over the runs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLASSES = ("RBC", "WBC", "Platelets")  # the common class first
+# (study folder suffix, cell folder) -> how the row is named; in the table's order
+ROWS = {("", "clsfocal"): "focal (alpha 0.25, gamma 2)", ("", "clsbce"): "BCE",
+        ("_balanced", "base"): "alpha-balanced CE (alpha 0.75)", ("", "clsohem"): "OHEM (3 negatives : 1)",
+        ("", "clsqfl"): "QFL", ("", "clsefl"): "EFL",
+        ("_alpha", "base"): "focal, per-class inverse-frequency alpha"}
+LOG_KEYS = ("anchors/positives_per_image", "anchors/fg_bg_ratio", "anchors/neg_loss_share")
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    values = [v for v in values if math.isfinite(v)]  # an ECE without detections is NaN
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def read_runs(folder: Path) -> dict[int, dict]:
+    """seed -> what the run's records hold: val metrics, test metrics and ECE when scored, log means."""
+    runs = {}
+    for seed_dir in sorted(folder.glob("seed*")):
+        if not (seed_dir / "metrics.json").is_file():
+            continue
+        run = {"val": json.loads((seed_dir / "metrics.json").read_text())}
+        if (seed_dir / "test_metrics.json").is_file():
+            run["test"] = json.loads((seed_dir / "test_metrics.json").read_text())
+            run["ece"] = json.loads((seed_dir / "test_imbalance.json").read_text())["calibration"]["ece"]
+        if (seed_dir / "train_log.jsonl").is_file():
+            lines = [json.loads(x) for x in (seed_dir / "train_log.jsonl").read_text().splitlines() if x.strip()]
+            run["log"] = {k: statistics.mean(x[k] for x in lines if k in x) for k in LOG_KEYS
+                          if any(k in x for x in lines)}
+        runs[int(seed_dir.name.removeprefix("seed"))] = run
+    return runs
+
+
+def ap(run: dict, split: str = "val", cls: str | None = None) -> float:
+    metrics = run[split]
+    return metrics["per_class_AP"][cls] if cls else metrics["AP"]
+
+
+def budget_table(budget: int) -> list[str]:
+    cells = {name: read_runs(HERE / f"bccd_{budget}{suffix}" / cell) for (suffix, cell), name in ROWS.items()}
+    focal = cells[ROWS[("", "clsfocal")]]
+    head = ["loss", "seeds", "AP", "AP50", "AP75", *(f"{c} AP" for c in CLASSES), "test AP", "test ECE"]
+    lines = [f"### {budget} iterations (batch 8)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, runs in cells.items():
+        rs = list(runs.values())
+        tested = [r for r in rs if "test" in r]
+        lines.append("| " + " | ".join([
+            name, ",".join(map(str, runs)) or "-", mean_std([ap(r) for r in rs]),
+            mean_std([r["val"]["AP50"] for r in rs]), mean_std([r["val"]["AP75"] for r in rs]),
+            *(mean_std([ap(r, cls=c) for r in rs]) for c in CLASSES),
+            mean_std([ap(r, "test") for r in tested]), mean_std([r["ece"] for r in tested])]) + " |")
+    head = ["loss", "seeds paired", "AP", *(f"{c} AP" for c in CLASSES), "test AP"]
+    lines += ["", "AP minus focal loss's, seed by seed (mean ± std of the paired differences):", "",
+              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, runs in cells.items():
+        seeds = sorted(set(runs) & set(focal))
+        if runs is focal or not seeds:
+            continue
+        tested = [s for s in seeds if "test" in runs[s] and "test" in focal[s]]
+        lines.append("| " + " | ".join([
+            name, ",".join(map(str, seeds)), mean_std([ap(runs[s]) - ap(focal[s]) for s in seeds]),
+            *(mean_std([ap(runs[s], cls=c) - ap(focal[s], cls=c) for s in seeds]) for c in CLASSES),
+            mean_std([ap(runs[s], "test") - ap(focal[s], "test") for s in tested])]) + " |")
+    head = ["loss", "positive anchors / image", "foreground : background", "negatives' share of the loss"]
+    lines += ["", "The imbalance each loss trained under (means over each run's logged steps, then over seeds):", "",
+              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, runs in cells.items():
+        logs = [r["log"] for r in runs.values() if "log" in r]
+        if logs:
+            ratio = statistics.mean(x["anchors/fg_bg_ratio"] for x in logs)
+            lines.append(f"| {name} | {mean_std([x['anchors/positives_per_image'] for x in logs], 1)} | "
+                         f"1 : {1 / ratio:.0f} | {mean_std([x['anchors/neg_loss_share'] for x in logs], 2)} |")
+    return lines
+
+
+def main() -> None:
+    budgets = sorted({int(m.group(1)) for p in HERE.iterdir() if (m := re.fullmatch(r"bccd_(\d+)", p.name))})
+    for budget in budgets:
+        print("\n".join(budget_table(budget)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
