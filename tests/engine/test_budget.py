@@ -62,14 +62,14 @@ def test_a_short_run_warms_up_for_a_fraction_and_a_spent_budget_stops_at_once():
 def test_a_budget_run_fixes_its_count_records_it_and_resume_keeps_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(budget, "MIN_TIMED_FRACTION", 0.0)  # the count is fixed at step 13 on any machine
     cfg = tiny_config(tmp_path)
-    cfg.solver.time_budget, cfg.solver.max_iters, cfg.solver.warmup_iters = "1h", 4, 500
+    cfg.solver.time_budget, cfg.solver.max_iters, cfg.solver.warmup_iters = "1h", 4, 50
     trainer = build_trainer(cfg)
     trainer.fit(until=budget.SKIP_STEPS + budget.MIN_TIMED_STEPS + 5)  # stops after the count is fixed
     line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("time budget 1 h 0 min"))
     plan = trainer.budget_plan
     assert plan is not None and f"solver.max_iters={plan['max_iters']}" in line
     assert plan["max_iters"] > trainer.step  # the configured 4 does not apply; the run stopped before the end
-    assert plan["warmup_iters"] == 500  # a long run keeps the configured warm-up
+    assert plan["warmup_iters"] == 50  # a long run (over 1000 steps at under 3.6 s each) keeps the configured warm-up
     run = tmp_path / "run"
     recorded = yaml.safe_load((run / "config.yaml").read_text())["solver"]
     assert (recorded["max_iters"], recorded["warmup_iters"], recorded["time_budget"]) == \
@@ -77,7 +77,7 @@ def test_a_budget_run_fixes_its_count_records_it_and_resume_keeps_it(tmp_path, c
     assert load_checkpoint(run / "last.pt")["time_budget_plan"] == plan
 
     again = tiny_config(tmp_path)
-    again.solver.time_budget, again.solver.max_iters, again.solver.warmup_iters = "1h", 4, 500
+    again.solver.time_budget, again.solver.max_iters, again.solver.warmup_iters = "1h", 4, 50
     resumed = build_trainer(again, initialise=False)
     resumed.resume(run / "last.pt")
     assert (again.solver.max_iters, again.solver.warmup_iters) == (plan["max_iters"], plan["warmup_iters"])

@@ -122,6 +122,20 @@ def test_the_api_predicts_torchvisions_own_detections(torchvision_coco, classes)
         assert p["labels"].tolist() == e["labels"].tolist() and p["names"] == [names[c] for c in e["labels"].tolist()]
 
 
+def assert_same_detections(got: dict, expected: dict, box_rtol: float, box_atol: float, score_atol: float) -> None:
+    """``got`` and ``expected`` hold the same detections, in any order: one to one, each pair within the
+    tolerances in box and score (a greedy pairing in ``expected``'s order)."""
+    assert len(got["scores"]) == len(expected["scores"])
+    box_ok = ((got["boxes"][:, None] - expected["boxes"][None]).abs()
+              <= box_atol + box_rtol * expected["boxes"].abs()[None]).all(-1)  # (G, E)
+    close = box_ok & ((got["scores"][:, None] - expected["scores"][None]).abs() <= score_atol)
+    free = torch.ones(len(close), dtype=torch.bool)
+    for j in range(close.shape[1]):
+        partners = torch.nonzero(close[:, j] & free).flatten()
+        assert len(partners), f"expected detection {j} ({expected['boxes'][j].tolist()}) has no partner"
+        free[partners[0]] = False
+
+
 @pytest.mark.parametrize("batch", [1, 2])
 def test_images_whose_sides_are_no_multiple_of_32_match_torchvision_at_the_border(tmp_path, batch):
     """torchvision pads each normalised image with zeros to a multiple of 32 (model.size_divisible=32 in
@@ -150,5 +164,6 @@ def test_images_whose_sides_are_no_multiple_of_32_match_torchvision_at_the_borde
         near_edge = (e["boxes"][:, 2] > 120) | (e["boxes"][:, 3] > 92)
         assert near_edge.sum() > 20 and len(got["scores"]) == len(e["scores"])
         torch.testing.assert_close(got["scores"][order], e["scores"], rtol=0, atol=1e-5)
-        # batched convs take other kernels: ~1e-5 relative on AVX-512, 5.4e-5 on an Intel Xeon with AMX
-        torch.testing.assert_close(got["boxes"][order], e["boxes"], rtol=1e-4, atol=2e-3)
+        # batched convs take other kernels: ~1e-5 relative on AVX-512, 5.4e-5 on an Intel Xeon with AMX; and
+        # detections whose scores differ by less than that may swap places (AVX2), so each is paired by value
+        assert_same_detections(got, e, box_rtol=1e-4, box_atol=2e-3, score_atol=1e-5)
