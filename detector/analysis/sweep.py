@@ -161,7 +161,8 @@ def run_one(run: Run, train_command: list[str], config: str, fixed: list[str], t
     return "done"
 
 
-PUBLISHED = ("metrics.json", "config.yaml", "train_log.jsonl", "FAILED")  # a run's small files
+RECORDS = ("metrics.json", "config.yaml", "train_log.jsonl")  # what a finished run leaves to commit
+PUBLISHED = (*RECORDS, "FAILED")  # a run's small files
 
 
 def publish_run(run: Run, study_dir: Path, dest: Path) -> None:
@@ -194,7 +195,7 @@ def restore(runs: list[Run], study_dir: Path, dest: Path) -> list[Run]:
         if run.done or not (source / "metrics.json").is_file():
             continue
         run.folder.mkdir(parents=True, exist_ok=True)
-        for name in PUBLISHED[:3]:
+        for name in RECORDS:
             if (source / name).is_file():
                 shutil.copy2(source / name, run.folder / name)
         (run.folder / "FAILED").unlink(missing_ok=True)
