@@ -103,6 +103,17 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def mean_std_text(values: list[float], digits: int = 3) -> str:
+    """Seeds' values as one table cell: ``mean ± std`` over the finite ones (an ECE without detections
+    is NaN), the value alone when there is one, ``-`` when there is none."""
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
 def aggregate(runs: list[Run], axes: dict[str, list[str]], study_dir: Path) -> list[dict]:
     """One row per cell: the grid values, runs finished / failed, and mean/std of TABLE_KEYS."""
     rows = []

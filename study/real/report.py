@@ -12,10 +12,11 @@ share of the classification loss (averaged over each run's logged steps, then ov
 from __future__ import annotations
 
 import json
-import math
 import re
 import statistics
 from pathlib import Path
+
+from detector.analysis.sweep import mean_std_text as mean_std
 
 HERE = Path(__file__).resolve().parent
 CLASSES = ("RBC", "WBC", "Platelets")  # the common class first
@@ -25,15 +26,6 @@ ROWS = {("", "clsfocal"): "focal (alpha 0.25, gamma 2)", ("", "clsbce"): "BCE",
         ("", "clsqfl"): "QFL", ("", "clsefl"): "EFL",
         ("_alpha", "base"): "focal, per-class inverse-frequency alpha"}
 LOG_KEYS = ("anchors/positives_per_image", "anchors/fg_bg_ratio", "anchors/neg_loss_share")
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    values = [v for v in values if math.isfinite(v)]  # an ECE without detections is NaN
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def read_runs(folder: Path) -> dict[int, dict]:

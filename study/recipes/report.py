@@ -16,6 +16,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from detector.analysis.sweep import mean_std_text as mean_std
+
 RECORDS = Path(__file__).resolve().parent / "records"
 BUDGET = {"10m": 600.0, "30m": 1800.0}
 WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision RetinaNet R18-FPN",
@@ -27,14 +29,6 @@ WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision R
         "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)",
         "combined": "auto + mosaic, multi-scale and crop together"}
 BASELINES = ("auto", "torchvision", "fallback")
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def read_cells(machine: Path) -> dict[tuple[str, str, str], list[dict]]:

@@ -9,11 +9,15 @@
 #   TOOLS=combined ...                              # mosaic, multi-scale and crop together
 # Records (metrics, config, console, wall time) go to study/recipes/records/<machine>/<cell>/, one folder
 # per kind of CPU (a budget buys another number of steps on another CPU, so cells are compared within
-# one machine only); checkpoints and TensorBoard files to runs/recipes/ (not committed).
+# one machine only); checkpoints and TensorBoard files to runs/recipes/ (not committed). Two hosts of
+# one kind differ in speed too, and one host drifts within a session (the same auto cells ran at
+# 1.4-1.5 s/step on one "AMD EPYC, AVX2" host and 0.8-1.2 on another), so a tool's cells and the auto
+# cells they are compared with run in one session, interleaved seed by seed as below, on one host:
+#   MACHINE=amd-epyc-avx2-b TOOLS=mosaic BASELINES=0 bash study/recipes/run.sh   # a second host of a kind
 # Then: python study/recipes/report.py
 set -uf  # -f: the overrides below hold brackets, never file patterns
 cd "$(dirname "$0")/../.."
-MACHINE=$(python -c "from detector.core.device import machine_slug; print(machine_slug())") || exit 2
+MACHINE=${MACHINE:-$(python -c "from detector.core.device import machine_slug; print(machine_slug())")} || exit 2
 OUT=study/recipes/records/$MACHINE
 RUNS=${RUNS:-runs/recipes}/$MACHINE
 BUDGETS=${BUDGETS:-10m}

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from detector.analysis import sweep
-from detector.analysis.sweep import cell_name, expand, parse_grid, split_values
+from detector.analysis.sweep import cell_name, expand, mean_std_text, parse_grid, split_values
 from detector.cli.main import main as cli
 
 
@@ -19,6 +19,13 @@ def test_grid_parsing_keeps_bracketed_values_whole():
     assert cell_name({"loss.gamma": "2", "loss.alpha": "0.25"}) == "gamma2_alpha0.25"
     with pytest.raises(ValueError, match="not key=value"):
         parse_grid(["loss.gamma"])
+
+
+def test_mean_std_text_is_a_seed_table_cell():
+    assert mean_std_text([0.3, 0.5]) == "0.400 ± 0.141"  # sample std, as the tables say
+    assert mean_std_text([0.3, float("nan"), 0.5], digits=2) == "0.40 ± 0.14"  # NaN: an ECE with no detection
+    assert mean_std_text([0.25]) == "0.250"
+    assert mean_std_text([float("nan")]) == mean_std_text([]) == "-"
 
 
 def test_expand_orders_cells_then_seeds(tmp_path):
