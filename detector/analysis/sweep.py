@@ -106,12 +106,11 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def mean_std_text(values: list[float], digits: int = 3) -> str:
     """Seeds' values as one table cell: ``mean ± std`` over the finite ones (an ECE without detections
     is NaN), the value alone when there is one, ``-`` when there is none."""
-    values = [v for v in values if math.isfinite(v)]
-    if not values:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
         return "-"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    mean, std = _mean_std(finite)
+    return f"{mean:.{digits}f}" if len(finite) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def aggregate(runs: list[Run], axes: dict[str, list[str]], study_dir: Path) -> list[dict]:
