@@ -5,7 +5,9 @@ CPU, so cells are compared within one machine only). One row per (what ran, data
 AP50 as mean +- std over the seeds that finished, per-class AP, iterations, and the whole command's
 wall time against its budget. A training-quality tool's row also gives its AP minus the automatic
 recipe's on the same seeds and machine (mean +- std of the paired differences), the measure that
-decides whether a recipe keeps it; the last table pools those pairs over every machine.
+decides whether a recipe keeps it; the last table pools those pairs over every machine. A machine's
+equal_time/ records (study/recipes/equal_time.sh) get their own table: each tool's step cost measured
+beside auto's, and its paired AP difference at the iterations the same minutes buy each.
 """
 
 from __future__ import annotations
@@ -20,15 +22,25 @@ from detector.analysis.sweep import mean_std_text as mean_std
 
 RECORDS = Path(__file__).resolve().parent / "records"
 BUDGET = {"10m": 600.0, "30m": 1800.0}
-WHAT = {"auto": "`recipe: auto` (scratch chosen)", "torchvision": "torchvision RetinaNet R18-FPN",
-        "fallback": "ImageNet weights named, offline -> scratch",
-        "ema": "auto + EMA (`train.ema_decay=0.998 train.ema_tau=200`)",
-        "atss": "auto + ATSS matcher (`matcher.name=atss`)",
-        "multiscale": "auto + multi-scale (`augment.scale_range=[0.75,1.25]`)",
-        "crop": "auto + box-safe crop (`augment.crop_prob=0.5`)",
-        "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)",
-        "combined": "auto + mosaic, multi-scale and crop together"}
+WHAT = {
+    "auto": "`recipe: auto` (scratch chosen)",
+    "torchvision": "torchvision RetinaNet R18-FPN",
+    "fallback": "ImageNet weights named, offline -> scratch",
+    "ema": "auto + EMA (`train.ema_decay=0.998 train.ema_tau=200`)",
+    "atss": "auto + ATSS matcher (`matcher.name=atss`)",
+    "multiscale": "auto + multi-scale (`augment.scale_range=[0.75,1.25]`)",
+    "crop": "auto + box-safe crop (`augment.crop_prob=0.5`)",
+    "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)",
+    "combined": "auto + mosaic, multi-scale and crop together",
+}
 BASELINES = ("auto", "torchvision", "fallback")
+
+
+def cpu_text(machine: dict) -> str:
+    """One line for a record's machine (command.json's "machine"): CPU model, threads, native bf16."""
+    return (
+        f"{machine['cpu']} ({machine['threads']} threads, native bf16: {', '.join(machine['native_bf16']) or 'none'})"
+    )
 
 
 def read_cells(machine: Path) -> dict[tuple[str, str, str], list[dict]]:
@@ -44,19 +56,21 @@ def read_cells(machine: Path) -> dict[tuple[str, str, str], list[dict]]:
         metrics["wall"] = command["wall_seconds"]
         metrics["iterations"] = metrics.get("step", metrics.get("iterations"))
         metrics["seed"] = int(seed)
-        m = command["machine"]
-        metrics["cpu"] = f"{m['cpu']} ({m['threads']} threads, native bf16: {', '.join(m['native_bf16']) or 'none'})"
+        metrics["cpu"] = cpu_text(command["machine"])
         cells[(data, budget, kind)].append(metrics)
     return cells
 
 
 def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
-    print("| data | budget | what ran | seeds | AP | AP - auto's, same seeds | AP50 | AP75 | per-class AP | iterations "
-          "| wall, % of budget (range) |")
+    print(
+        "| data | budget | what ran | seeds | AP | AP - auto's, same seeds | AP50 | AP75 | per-class AP | iterations "
+        "| wall, % of budget (range) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     order = list(WHAT)
-    for (data, budget, kind), runs in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], order.index(kv[0][2])
-                                                                              if kv[0][2] in order else len(order))):
+    for (data, budget, kind), runs in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], kv[0][1], order.index(kv[0][2]) if kv[0][2] in order else len(order))
+    ):
         classes = runs[0].get("per_class_AP", {})
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in runs], 2)}" for name in classes)
         walls = [r["wall"] for r in runs]
@@ -64,10 +78,12 @@ def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
         auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, "auto"), [])}
         paired = [r["AP"] - auto[r["seed"]] for r in runs if r["seed"] in auto] if kind not in BASELINES else []
         gain = f"{mean_std(paired)} ({len(paired)})" if paired else "-"
-        print(f"| {data} | {budget} | {WHAT.get(kind, kind)} | {len(runs)} | {mean_std([r['AP'] for r in runs])} | "
-              f"{gain} | {mean_std([r['AP50'] for r in runs])} | {mean_std([r['AP75'] for r in runs])} | "
-              f"{per_class if len(classes) > 1 else '-'} | {mean_std([float(r['iterations']) for r in runs], 0)} | "
-              f"{statistics.mean(walls):.0f} s, {share:.0f}% ({min(walls):.0f}-{max(walls):.0f} s) |")
+        print(
+            f"| {data} | {budget} | {WHAT.get(kind, kind)} | {len(runs)} | {mean_std([r['AP'] for r in runs])} | "
+            f"{gain} | {mean_std([r['AP50'] for r in runs])} | {mean_std([r['AP75'] for r in runs])} | "
+            f"{per_class if len(classes) > 1 else '-'} | {mean_std([float(r['iterations']) for r in runs], 0)} | "
+            f"{statistics.mean(walls):.0f} s, {share:.0f}% ({min(walls):.0f}-{max(walls):.0f} s) |"
+        )
     cpus = sorted({r["cpu"] for runs in cells.values() for r in runs})
     print(f"\nCPU: {', '.join(cpus)}")
 
@@ -81,8 +97,9 @@ def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
         for (data, budget, kind), runs in cells.items():
             auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, "auto"), [])}
             if kind not in BASELINES:
-                pairs[(kind, data, budget)] += [(name, r["seed"], r["AP"] - auto[r["seed"]])
-                                                for r in runs if r["seed"] in auto]
+                pairs[(kind, data, budget)] += [
+                    (name, r["seed"], r["AP"] - auto[r["seed"]]) for r in runs if r["seed"] in auto
+                ]
     print("\n### Each tool over every machine: AP minus auto's, pair by pair\n")
     print("| what ran | data | budget | pairs | mean ± std | each pair: machine, seed, difference |")
     print("|---|---|---|---|---|---|")
@@ -92,13 +109,55 @@ def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
         print(f"| {WHAT[kind]} | {data} | {budget} | {len(found)} | {mean_std([d for _, _, d in found])} | {each} |")
 
 
+def equal_time(folder: Path) -> None:
+    """The equal-time pairs of study/recipes/equal_time.sh in folder: each tool's step cost measured
+    beside auto's, then per seed auto at N iterations and the tool at what the same minutes buy it."""
+    cost: dict[tuple[str, str], list[float]] = defaultdict(list)
+    cells: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
+    cpus: set[str] = set()
+    for run in sorted(folder.iterdir()):
+        if not (run / "metrics.json").is_file():
+            continue
+        metrics = json.loads((run / "metrics.json").read_text())
+        cpus.add(cpu_text(json.loads((run / "command.json").read_text())["machine"]))
+        if found := re.fullmatch(r"cost_(\w+?)_(\w+)_r\d+", run.name):
+            cost[found.groups()].append(metrics["train_seconds"] / metrics["step"])
+        elif found := re.fullmatch(r"(\w+?)_(\w+)_\d+it_s(\d+)", run.name):
+            cells[found.groups()[:2]][int(found.group(3))] = metrics
+    print(f"\n### {folder.parent.name}: equal-time pairs (`{folder.relative_to(RECORDS.parent.parent.parent)}/`)\n")
+    print(
+        "| data | what ran | s/step alone (runs) | iterations | seeds | AP | AP - auto's, same seeds | AP50 | AP75 "
+        "| per-class AP |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    order = list(WHAT)
+    for (kind, data), runs in sorted(cells.items(), key=lambda kv: (kv[0][1], order.index(kv[0][0]))):
+        auto = cells.get(("auto", data), {})
+        paired = [m["AP"] - auto[seed]["AP"] for seed, m in runs.items() if seed in auto] if kind != "auto" else []
+        seconds = cost.get((kind, data), [])
+        steps = " / ".join(f"{v:.3f}" for v in seconds) if seconds else "-"
+        values = list(runs.values())
+        classes = values[0].get("per_class_AP", {})
+        per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in values], 2)}" for name in classes)
+        print(
+            f"| {data} | {WHAT[kind]} | {steps} | {values[0]['step']} | {len(values)} | "
+            f"{mean_std([r['AP'] for r in values])} | {f'{mean_std(paired)} ({len(paired)})' if paired else '-'} | "
+            f"{mean_std([r['AP50'] for r in values])} | {mean_std([r['AP75'] for r in values])} | "
+            f"{per_class if len(classes) > 1 else '-'} |"
+        )
+    print(f"\nCPU: {', '.join(sorted(cpus))}")
+
+
 def main() -> None:
     machines = {p.name: read_cells(p) for p in sorted(RECORDS.iterdir()) if p.is_dir()}
     for name, cells in machines.items():
         if cells:
             print(f"\n### {name} (`study/recipes/records/{name}/`)\n")
             table(cells)
+        if (RECORDS / name / "equal_time").is_dir():
+            equal_time(RECORDS / name / "equal_time")
     pooled(machines)
+
 
 if __name__ == "__main__":
     main()

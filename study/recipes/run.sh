@@ -74,17 +74,8 @@ done
 # session leaves every tool measured on the same seeds; each beside the automatic recipe's cell of the
 # same seed on the same machine. BASELINES=0 skips the baseline table above (auto, torchvision, fall-back);
 # FALLBACK=0 skips only the fall-back cell
-tool_overrides() {
-    case $1 in
-        ema) echo "train.ema_decay=0.998 train.ema_tau=200" ;;
-        atss) echo "matcher.name=atss" ;;
-        multiscale) echo "augment.scale_range=[0.75,1.25]" ;;
-        crop) echo "augment.crop_prob=0.5" ;;
-        mosaic) echo "augment.mosaic_prob=0.5" ;;
-        combined) echo "augment.mosaic_prob=0.5 augment.scale_range=[0.75,1.25] augment.crop_prob=0.5" ;;
-        *) echo "unknown tool: $1" >&2; return 1 ;;
-    esac
-}
+# shellcheck source=study/recipes/tools.sh
+source study/recipes/tools.sh
 for budget in $BUDGETS; do
     for seed in $SEEDS; do
         for tool in ${TOOLS:-}; do
