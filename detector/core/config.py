@@ -342,9 +342,10 @@ def validate(cfg: Config) -> None:
         (len(cfg.augment.scale_range) == 2 and 0 < cfg.augment.scale_range[0] <= cfg.augment.scale_range[1],
          "augment.scale_range needs 2 values 0 < low <= high (1.0 = the configured size)"),
         (0.0 <= cfg.augment.crop_prob <= 1.0, "augment.crop_prob must be a probability in [0, 1]"),
-        (0.0 <= cfg.augment.mosaic_prob <= 1.0 and (cfg.augment.mosaic_prob == 0 or cfg.augment.resize == "letterbox"),
-         f"augment.mosaic_prob={cfg.augment.mosaic_prob} must be a probability in [0, 1] and needs "
-         f"augment.resize=letterbox, not {cfg.augment.resize}"),
+        (0.0 <= cfg.augment.mosaic_prob <= 1.0, "augment.mosaic_prob must be a probability in [0, 1]"),
+        (cfg.augment.mosaic_prob == 0 or cfg.augment.resize == "letterbox",
+         f"augment.mosaic_prob={cfg.augment.mosaic_prob} needs augment.resize=letterbox, not {cfg.augment.resize}: "
+         f"set augment.mosaic_prob=0 to use {cfg.augment.resize} (the scratch recipe turns mosaic on)"),
         (len(cfg.model.anchors.sizes) == 5, "model.anchors.sizes needs 5 values, one per level P3..P7"),
         (0.0 <= cfg.model.head.prior_prob < 1.0, "model.head.prior_prob must be in [0, 1)"),
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),

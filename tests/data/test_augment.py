@@ -60,7 +60,9 @@ def test_rescaled_boxes_frame_the_rescaled_pixels():
     ("augment.scale_range=[1.2,0.8]", "augment.scale_range"),
     ("augment.scale_range=[1.0]", "augment.scale_range"),
     ("augment.crop_prob=1.5", "augment.crop_prob"),
-    ("augment.mosaic_prob=0.5 augment.resize=shortest_edge", "augment.mosaic_prob"),
+    ("augment.mosaic_prob=1.5", "augment.mosaic_prob must be a probability"),
+    ("augment.mosaic_prob=0.5 augment.resize=shortest_edge", r"set augment.mosaic_prob=0 to use shortest_edge"),
+    ("recipe=scratch augment.resize=shortest_edge", r"augment.mosaic_prob=0.5 needs augment.resize=letterbox"),
     ("matcher.topk=0", "matcher.topk"),
 ])
 def test_bad_values_are_named(override, message):

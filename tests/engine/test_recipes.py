@@ -33,6 +33,7 @@ def test_a_recipe_sits_under_the_config_and_the_config_wins(tmp_path):
     cfg = load_config(None, ["recipe=scratch", "solver.lr=0.01"])
     assert (cfg.model.backbone.name, cfg.solver.optimizer, cfg.model.head.norm) == ("resnet18", "adamw", "gn")
     assert cfg.solver.lr == 0.01  # the override, not the recipe's 0.001
+    assert (cfg.augment.mosaic_prob, cfg.augment.scale_range, cfg.augment.crop_prob) == (0.5, [0.75, 1.25], 0.5)
     mine = tmp_path / "mine.yaml"
     mine.write_text("_base_: recipes/scratch.yaml\naugment: {image_size: 256}\n")
     by_base = load_config(mine)
