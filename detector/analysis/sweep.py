@@ -150,6 +150,12 @@ def write_tables(rows: list[dict], axes: dict[str, list[str]], study_dir: Path, 
     return csv_path, md_path
 
 
+def threads_per_run(cpus: int, parallel: int, runs: int) -> int:
+    """CPU threads for each of ``runs`` trainings run ``parallel`` at a time: the cores split between
+    the runs that can be at once (one run left gets them all), at least one each."""
+    return max(1, cpus // max(1, min(parallel, runs)))
+
+
 def run_one(run: Run, train_command: list[str], config: str, fixed: list[str], threads: int) -> str:
     """Train one run with ``train_command`` (e.g. ``python -m detector train``) in a subprocess (its
     own threads and log); returns 'done', 'skipped' or 'failed'."""

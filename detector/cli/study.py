@@ -34,6 +34,7 @@ from detector.analysis.sweep import (
     publish_run,
     restore,
     run_one,
+    threads_per_run,
     write_tables,
 )
 from detector.cli.common import add_config, add_overrides
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if dest is not None and (restored := restore(runs, study_dir, dest)):
         print(f"{len(restored)} runs finished earlier, restored from {dest}/ (not trained again)")
     if not args.table_only:
-        threads = max(1, (os.cpu_count() or 1) // args.parallel)
         todo = [r for r in runs if not r.done]
+        threads = threads_per_run(os.cpu_count() or 1, args.parallel, len(todo))
         print(f"{len(runs)} runs ({len(runs) - len(todo)} already finished), {args.parallel} at a time")
 
         def train(one: Run) -> str:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from detector.analysis import sweep
-from detector.analysis.sweep import cell_name, expand, mean_std_text, parse_grid, split_values
+from detector.analysis.sweep import cell_name, expand, mean_std_text, parse_grid, split_values, threads_per_run
 from detector.cli.main import main as cli
 
 
@@ -26,6 +26,13 @@ def test_mean_std_text_is_a_seed_table_cell():
     assert mean_std_text([0.3, float("nan"), 0.5], digits=2) == "0.40 ± 0.14"  # NaN: an ECE with no detection
     assert mean_std_text([0.25]) == "0.250"
     assert mean_std_text([float("nan")]) == mean_std_text([]) == "-"
+
+
+def test_the_cores_are_split_between_the_runs_that_can_be_at_once():
+    assert threads_per_run(cpus=2, parallel=2, runs=6) == 1
+    assert threads_per_run(cpus=2, parallel=2, runs=1) == 2  # one run left: both cores
+    assert threads_per_run(cpus=16, parallel=3, runs=2) == 8
+    assert threads_per_run(cpus=2, parallel=4, runs=0) == 2 and threads_per_run(cpus=1, parallel=4, runs=9) == 1
 
 
 def test_expand_orders_cells_then_seeds(tmp_path):
