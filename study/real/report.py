@@ -6,7 +6,9 @@ mean +- std of COCO AP / AP50 / AP75 on BCCD's val split (each run's metrics.jso
 calibration error (test_metrics.json, test_imbalance.json). Then each loss's AP minus focal loss's on the
 same seeds (mean +- std of the paired differences), per class too; and the imbalance the runs trained
 under, from their logs: positive anchors per image, the foreground:background ratio and the negatives'
-share of the classification loss (averaged over each run's logged steps, then over the runs).
+share of the classification loss (averaged over each run's logged steps, then over the runs); and the
+paper's Figure 4 on the test split: the loss share of the hardest negatives and positives under gamma 0
+and 2 applied to each model's predictions, with its detections' count and ECE.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def read_runs(folder: Path) -> dict[int, dict]:
         run = {"val": json.loads((seed_dir / "metrics.json").read_text())}
         if (seed_dir / "test_metrics.json").is_file():
             run["test"] = json.loads((seed_dir / "test_metrics.json").read_text())
-            run["ece"] = json.loads((seed_dir / "test_imbalance.json").read_text())["calibration"]["ece"]
+            run["imbalance"] = json.loads((seed_dir / "test_imbalance.json").read_text())
+            run["ece"] = run["imbalance"]["calibration"]["ece"]
         if (seed_dir / "train_log.jsonl").is_file():
             lines = [json.loads(x) for x in (seed_dir / "train_log.jsonl").read_text().splitlines() if x.strip()]
             run["log"] = {k: statistics.mean(x[k] for x in lines if k in x) for k in LOG_KEYS
@@ -85,6 +88,27 @@ def budget_table(budget: int) -> list[str]:
             ratio = statistics.mean(x["anchors/fg_bg_ratio"] for x in logs)
             lines.append(f"| {name} | {mean_std([x['anchors/positives_per_image'] for x in logs], 1)} | "
                          f"1 : {1 / ratio:.0f} | {mean_std([x['anchors/neg_loss_share'] for x in logs], 2)} |")
+    return lines + figure4_table(cells)
+
+
+def figure4_table(cells: dict[str, dict[int, dict]]) -> list[str]:
+    """Where each loss's trained model puts the loss on the test split (the paper's Figure 4, each gamma
+    applied to the same predictions) and how many detections it keeps, over the seeds scored on test."""
+    head = ["loss", "seeds", "gamma", "negatives: loss share of the hardest 1%", "hardest 10%",
+            "positives: hardest 10%", "negatives' share of all loss", "test detections", "test ECE"]
+    lines = ["", "Where the loss sits on the test split (each gamma applied to the same predictions) and the "
+             "calibration of the detections:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, runs in cells.items():
+        tested = {seed: r["imbalance"] for seed, r in runs.items() if "imbalance" in r}
+        for gamma in ("0.0", "2.0"):
+            at = [t["loss_distribution"]["gamma"][gamma] for t in tested.values()]
+            if not at:
+                continue
+            lines.append("| " + " | ".join([
+                name, ",".join(map(str, tested)), gamma, *(mean_std([a[k] for a in at]) for k in (
+                    "neg_hardest_1pct", "neg_hardest_10pct", "pos_hardest_10pct", "neg_share_of_total")),
+                mean_std([float(t["calibration"]["num_detections"]) for t in tested.values()], 0),
+                mean_std([t["calibration"]["ece"] for t in tested.values()])]) + " |")
     return lines
 
 
