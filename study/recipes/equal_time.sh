@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# A training-quality tool against the automatic recipe at equal training time, without the host's
-# drift in it (docs/recipes.md "Equal-time pairs"). run.sh compares time-budget cells, and a cell's
-# iteration count is whatever its host's speed gave that hour; here the time enters only once, as a
-# step-cost ratio measured side by side:
-#   1. cost: `auto` and auto + TOOL train COST_STEPS steps each, alternately (A B A B), alone, and each
+# A training-quality tool against the automatic recipe without it, at equal training time and without
+# the host's drift in it (docs/recipes.md "Equal-time pairs"). The arm without the tool is named
+# no<TOOL> (tools.sh: for a tool the recipe has kept, the recipe with it switched off; the records
+# named nocombined_* ran before the recipe kept mosaic, multi-scale and crop, as plain `auto`).
+# run.sh's time-budget cells get an iteration count from whatever their host's speed gave that hour;
+# here the time enters only once, as a step-cost ratio measured side by side:
+#   1. cost: no<TOOL> and TOOL train COST_STEPS steps each, alternately (A B A B), alone, and each
 #      run's training seconds per step is kept (records/<machine>/equal_time/cost_*.json);
-#   2. pairs: per dataset and seed, `auto` trains N iterations and the tool N x (auto's s/step / the
-#      tool's) iterations, i.e. what the same minutes buy each; warm-up 5% as the time budget sets
+#   2. pairs: per dataset and seed, no<TOOL> trains N iterations and the tool N x (no<TOOL>'s s/step /
+#      the tool's) iterations, i.e. what the same minutes buy each; warm-up 5% as the time budget sets
 #      it. An iteration count does not depend on the host, so these cells may run PARALLEL at once
 #      (one thread each) and on any host of a kind, and still pair.
 # Resumable: a finished record is skipped. From anywhere, after or without run.sh:
 #   bash study/recipes/equal_time.sh                       # TOOL=combined N=640 SEEDS="0 1 2" PARALLEL=2
-#   TOOL=mosaic N=640 bash study/recipes/equal_time.sh     # another tool of run.sh's list
-# N=640: what 10 minutes bought `auto` on the faster AVX2 host (629-646 iterations, records/amd-epyc-avx2-b).
+#   TOOL=atss bash study/recipes/equal_time.sh             # another tool of tools.sh's list
+# N=640: what 10 minutes bought `auto` (before it kept the augmentation) on the faster AVX2 host
+# (629-646 iterations, records/amd-epyc-avx2-b).
 # Then: python study/recipes/report.py
 set -uf
 cd "$(dirname "$0")/../.."
@@ -28,6 +31,7 @@ PARALLEL=${PARALLEL:-2}
 # shellcheck source=study/recipes/tools.sh
 source study/recipes/tools.sh
 overrides=$(tool_overrides "$TOOL") || exit 2
+without=$(without_overrides "$TOOL") || exit 2
 
 keep() {  # keep NAME: copy a finished run's small records from RUNS/NAME to OUT/NAME
     mkdir -p "$OUT/$1"
@@ -39,10 +43,10 @@ keep() {  # keep NAME: copy a finished run's small records from RUNS/NAME to OUT
 # 1. the step cost, alone and alternating
 for data in $DATASETS; do
     for rep in 1 2; do
-        for what in auto "$TOOL"; do
+        for what in "no$TOOL" "$TOOL"; do
             name=cost_${what}_${data}_r$rep
             [ -f "$OUT/$name/metrics.json" ] && continue
-            extra=""; [ "$what" = auto ] || extra=$overrides
+            extra=$without; [ "$what" = "$TOOL" ] && extra=$overrides
             # shellcheck disable=SC2086  # the overrides are separate words
             set -- python train.py --config "study/recipes/data/$data.yaml" "solver.max_iters=$COST_STEPS" \
                 train.checkpoint_period=100000 train.seed=0 $extra "train.output_dir=$RUNS/$name"
@@ -60,14 +64,14 @@ seconds_per_step() {  # seconds_per_step WHAT DATA: mean training seconds per st
 }
 commands=()
 for data in $DATASETS; do
-    auto_s=$(seconds_per_step auto "$data"); tool_s=$(seconds_per_step "$TOOL" "$data")
-    tool_n=$(python -c "print(round($N * $auto_s / $tool_s))")
-    echo "$data: auto $auto_s s/step, $TOOL $tool_s s/step -> $N and $tool_n iterations"
+    base_s=$(seconds_per_step "no$TOOL" "$data"); tool_s=$(seconds_per_step "$TOOL" "$data")
+    tool_n=$(python -c "print(round($N * $base_s / $tool_s))")
+    echo "$data: no$TOOL $base_s s/step, $TOOL $tool_s s/step -> $N and $tool_n iterations"
     for seed in $SEEDS; do
-        for what in auto "$TOOL"; do
+        for what in "no$TOOL" "$TOOL"; do
             name=${what}_${data}_${N}it_s$seed
             [ -f "$OUT/$name/metrics.json" ] && continue
-            n=$N extra=""; [ "$what" = auto ] || { n=$tool_n; extra=$overrides; }
+            n=$N extra=$without; [ "$what" = "$TOOL" ] && { n=$tool_n; extra=$overrides; }
             warmup=$(( (n + 19) / 20 < 50 ? (n + 19) / 20 : 50 ))  # budget.py: min(warmup_iters, 5%)
             commands+=("python train.py --config study/recipes/data/$data.yaml solver.max_iters=$n solver.warmup_iters=$warmup train.seed=$seed $extra train.output_dir=$RUNS/$name #$name")
         done

@@ -24,6 +24,7 @@ RECORDS = Path(__file__).resolve().parent / "records"
 BUDGET = {"10m": 600.0, "30m": 1800.0}
 WHAT = {
     "auto": "`recipe: auto` (scratch chosen)",
+    "autov1": "`recipe: auto` (scratch chosen, before it kept mosaic, multi-scale and crop)",
     "torchvision": "torchvision RetinaNet R18-FPN",
     "fallback": "ImageNet weights named, offline -> scratch",
     "ema": "auto + EMA (`train.ema_decay=0.998 train.ema_tau=200`)",
@@ -31,9 +32,12 @@ WHAT = {
     "multiscale": "auto + multi-scale (`augment.scale_range=[0.75,1.25]`)",
     "crop": "auto + box-safe crop (`augment.crop_prob=0.5`)",
     "mosaic": "auto + mosaic (`augment.mosaic_prob=0.5`)",
-    "combined": "auto + mosaic, multi-scale and crop together",
+    "combined": "auto + mosaic, multi-scale and crop together (the recipe since)",
 }
-BASELINES = ("auto", "torchvision", "fallback")
+BASELINES = ("auto", "autov1", "torchvision", "fallback")
+# The time-budget tool cells (ema_*, mosaic_*, ...) ran beside `auto` cells of the recipe before it kept
+# mosaic, multi-scale and crop: those cells are named autov1_* and the tools pair with them.
+PAIRED_WITH = "autov1"
 
 
 def cpu_text(machine: dict) -> str:
@@ -63,7 +67,7 @@ def read_cells(machine: Path) -> dict[tuple[str, str, str], list[dict]]:
 
 def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
     print(
-        "| data | budget | what ran | seeds | AP | AP - auto's, same seeds | AP50 | AP75 | per-class AP | iterations "
+        "| data | budget | what ran | seeds | AP | AP - autov1's, same seeds | AP50 | AP75 | per-class AP | iterations "
         "| wall, % of budget (range) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -75,7 +79,7 @@ def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in runs], 2)}" for name in classes)
         walls = [r["wall"] for r in runs]
         share = 100 * statistics.mean(walls) / BUDGET[budget]
-        auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, "auto"), [])}
+        auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, PAIRED_WITH), [])}
         paired = [r["AP"] - auto[r["seed"]] for r in runs if r["seed"] in auto] if kind not in BASELINES else []
         gain = f"{mean_std(paired)} ({len(paired)})" if paired else "-"
         print(
@@ -95,12 +99,12 @@ def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
     pairs: dict[tuple[str, str, str], list[tuple[str, int, float]]] = defaultdict(list)
     for name, cells in machines.items():
         for (data, budget, kind), runs in cells.items():
-            auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, "auto"), [])}
+            auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, PAIRED_WITH), [])}
             if kind not in BASELINES:
                 pairs[(kind, data, budget)] += [
                     (name, r["seed"], r["AP"] - auto[r["seed"]]) for r in runs if r["seed"] in auto
                 ]
-    print("\n### Each tool over every machine: AP minus auto's, pair by pair\n")
+    print("\n### Each tool over every machine: AP minus autov1's, pair by pair\n")
     print("| what ran | data | budget | pairs | mean ± std | each pair: machine, seed, difference |")
     print("|---|---|---|---|---|---|")
     order = list(WHAT)
@@ -109,9 +113,18 @@ def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
         print(f"| {WHAT[kind]} | {data} | {budget} | {len(found)} | {mean_std([d for _, _, d in found])} | {each} |")
 
 
+def without(kind: str) -> str:
+    """The label of equal_time.sh's arm no<tool>: the automatic recipe without the tool."""
+    tool = kind.removeprefix("no")
+    if tool == "combined":  # the recipe before it kept them (the records' plain `auto`)
+        return "auto without mosaic, multi-scale and crop"
+    return f"auto without {WHAT[tool].split('(')[0].removeprefix('auto + ').strip()}"
+
+
 def equal_time(folder: Path) -> None:
     """The equal-time pairs of study/recipes/equal_time.sh in folder: each tool's step cost measured
-    beside auto's, then per seed auto at N iterations and the tool at what the same minutes buy it."""
+    beside the recipe's without it (no<tool>), then per seed no<tool> at N iterations and the tool at
+    what the same minutes buy it."""
     cost: dict[tuple[str, str], list[float]] = defaultdict(list)
     cells: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
     cpus: set[str] = set()
@@ -126,21 +139,24 @@ def equal_time(folder: Path) -> None:
             cells[found.groups()[:2]][int(found.group(3))] = metrics
     print(f"\n### {folder.parent.name}: equal-time pairs (`{folder.relative_to(RECORDS.parent.parent.parent)}/`)\n")
     print(
-        "| data | what ran | s/step alone (runs) | iterations | seeds | AP | AP - auto's, same seeds | AP50 | AP75 "
+        "| data | what ran | s/step alone (runs) | iterations | seeds | AP | AP - without it, same seeds | AP50 | AP75 "
         "| per-class AP |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     order = list(WHAT)
-    for (kind, data), runs in sorted(cells.items(), key=lambda kv: (kv[0][1], order.index(kv[0][0]))):
-        auto = cells.get(("auto", data), {})
-        paired = [m["AP"] - auto[seed]["AP"] for seed, m in runs.items() if seed in auto] if kind != "auto" else []
+    for (kind, data), runs in sorted(
+        cells.items(),
+        key=lambda kv: (kv[0][1], order.index(kv[0][0].removeprefix("no")), not kv[0][0].startswith("no")),
+    ):
+        base = cells.get((f"no{kind}", data), {})
+        paired = [m["AP"] - base[seed]["AP"] for seed, m in runs.items() if seed in base]
         seconds = cost.get((kind, data), [])
         steps = " / ".join(f"{v:.3f}" for v in seconds) if seconds else "-"
         values = list(runs.values())
         classes = values[0].get("per_class_AP", {})
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in values], 2)}" for name in classes)
         print(
-            f"| {data} | {WHAT[kind]} | {steps} | {values[0]['step']} | {len(values)} | "
+            f"| {data} | {without(kind) if kind.startswith('no') else WHAT[kind]} | {steps} | {values[0]['step']} | {len(values)} | "
             f"{mean_std([r['AP'] for r in values])} | {f'{mean_std(paired)} ({len(paired)})' if paired else '-'} | "
             f"{mean_std([r['AP50'] for r in values])} | {mean_std([r['AP75'] for r in values])} | "
             f"{per_class if len(classes) > 1 else '-'} |"

@@ -5,15 +5,17 @@
 # (a time-budget run measured beside other work is not the same run). Run alone, from anywhere:
 #   bash study/recipes/run.sh                      # 10-minute cells, seeds 0 1 2
 #   BUDGETS="10m 30m" bash study/recipes/run.sh    # and the 30-minute table
-#   TOOLS="ema atss multiscale crop mosaic" bash study/recipes/run.sh   # and these training-quality tools on top of auto
-#   TOOLS=combined ...                              # mosaic, multi-scale and crop together
+#   FALLBACK=0 bash study/recipes/run.sh           # without the fall-back cell (unreachable ImageNet weights)
+# The training-quality tools are measured by equal_time.sh (each against the recipe without it, at equal
+# training time). The tool cells at a time budget in records/ (ema_*, atss_*, mosaic_*, ...) came from
+# an earlier version of this script, each beside the `auto` cells of its session, when `auto` had none of
+# the tools; since the recipe kept mosaic, multi-scale and crop, a new `auto` cell would not pair with them.
 # Records (metrics, config, console, wall time) go to study/recipes/records/<machine>/<cell>/, one folder
 # per kind of CPU (a budget buys another number of steps on another CPU, so cells are compared within
 # one machine only); checkpoints and TensorBoard files to runs/recipes/ (not committed). Two hosts of
 # one kind differ in speed too, and one host drifts within a session (the same auto cells ran at
-# 1.4-1.5 s/step on one "AMD EPYC, AVX2" host and 0.8-1.2 on another), so a tool's cells and the auto
-# cells they are compared with run in one session, interleaved seed by seed as below, on one host:
-#   MACHINE=amd-epyc-avx2-b TOOLS=mosaic BASELINES=0 bash study/recipes/run.sh   # a second host of a kind
+# 1.4-1.5 s/step on one "AMD EPYC, AVX2" host and 0.8-1.2 on another), so cells are compared within one
+# session's folder; MACHINE names another (MACHINE=amd-epyc-avx2-b bash study/recipes/run.sh).
 # Then: python study/recipes/report.py
 set -uf  # -f: the overrides below hold brackets, never file patterns
 cd "$(dirname "$0")/../.."
@@ -55,7 +57,7 @@ torchvision() { cell "torchvision_$1_$2_s$3" python -m benchmarks.torchvision_ba
 
 # in order of need: every seed of the automatic recipe, the first seed of the baseline and the
 # fall-back, then the baseline's other seeds
-for budget in $( [ "${BASELINES:-1}" = 0 ] || echo "$BUDGETS" ); do
+for budget in $BUDGETS; do
     for seed in $SEEDS; do
         for data in $DATASETS; do auto "$data" "$budget" "$seed"; done
         if [ "$seed" = "${SEEDS%% *}" ]; then
@@ -66,27 +68,5 @@ for budget in $( [ "${BASELINES:-1}" = 0 ] || echo "$BUDGETS" ); do
     done
     for seed in $SEEDS; do
         for data in $DATASETS; do torchvision "$data" "$budget" "$seed"; done
-    done
-done
-
-# the training-quality tools, each on top of the automatic recipe (TOOLS="ema atss multiscale crop mosaic"):
-# kept in a recipe only with a measured gain on both datasets. Seed by seed, so that an interrupted
-# session leaves every tool measured on the same seeds; each beside the automatic recipe's cell of the
-# same seed on the same machine. BASELINES=0 skips the baseline table above (auto, torchvision, fall-back);
-# FALLBACK=0 skips only the fall-back cell
-# shellcheck source=study/recipes/tools.sh
-source study/recipes/tools.sh
-for budget in $BUDGETS; do
-    for seed in $SEEDS; do
-        for tool in ${TOOLS:-}; do
-            overrides=$(tool_overrides "$tool") || exit 2
-            for data in $DATASETS; do
-                auto "$data" "$budget" "$seed"  # the pair it is compared with, on this machine
-                # shellcheck disable=SC2086  # the overrides are separate words
-                cell "${tool}_${data}_${budget}_s$seed" python train.py --config "study/recipes/data/$data.yaml" \
-                    "solver.time_budget=$budget" "train.seed=$seed" $overrides \
-                    "train.output_dir=$RUNS/${tool}_${data}_${budget}_s$seed"
-            done
-        done
     done
 done
