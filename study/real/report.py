@@ -94,7 +94,7 @@ def budget_table(data: str, budget: int) -> list[str]:
             )
             + " |"
         )
-    head = ["loss", "seeds paired", "AP", *(f"{c} AP" for c in classes), "test AP"]
+    head = ["loss", "seeds paired", "AP", *(f"{c} AP" for c in classes), "test AP", *(f"test {c}" for c in classes)]
     lines += [
         "",
         "AP minus focal loss's, seed by seed (mean ± std of the paired differences):",
@@ -116,6 +116,7 @@ def budget_table(data: str, budget: int) -> list[str]:
                     mean_std([ap(runs[s]) - ap(focal[s]) for s in seeds]),
                     *(mean_std([ap(runs[s], cls=c) - ap(focal[s], cls=c) for s in seeds]) for c in classes),
                     mean_std([ap(runs[s], "test") - ap(focal[s], "test") for s in tested]),
+                    *(mean_std([ap(runs[s], "test", c) - ap(focal[s], "test", c) for s in tested]) for c in classes),
                 ]
             )
             + " |"
