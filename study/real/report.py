@@ -62,6 +62,11 @@ def ap(run: dict, split: str = "val", cls: str | None = None) -> float:
     return metrics["per_class_AP"][cls] if cls else metrics["AP"]
 
 
+def table_head(caption: str, head: list[str]) -> list[str]:
+    """A blank line, the caption, a blank line, then a Markdown table's header row and separator."""
+    return ["", caption, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
 def read_cells(data: str, budget: int) -> dict[str, dict[int, dict]]:
     """Row name -> seed -> run, for the losses run on this dataset at this training length (ROWS' order)."""
     cells = {name: read_runs(HERE / f"{data}_{budget}{suffix}" / cell) for (suffix, cell), name in ROWS.items()}
@@ -95,13 +100,7 @@ def budget_table(data: str, budget: int) -> list[str]:
             + " |"
         )
     head = ["loss", "seeds paired", "AP", *(f"{c} AP" for c in classes), "test AP", *(f"test {c}" for c in classes)]
-    lines += [
-        "",
-        "AP minus focal loss's, seed by seed (mean ± std of the paired differences):",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
+    lines += table_head("AP minus focal loss's, seed by seed (mean ± std of the paired differences):", head)
     for name, runs in cells.items():
         seeds = sorted(set(runs) & set(focal))
         if runs is focal or not seeds:
@@ -122,13 +121,8 @@ def budget_table(data: str, budget: int) -> list[str]:
             + " |"
         )
     head = ["loss", "positive anchors / image", "foreground : background", "negatives' share of the loss"]
-    lines += [
-        "",
-        "The imbalance each loss trained under (means over each run's logged steps, then over seeds):",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
+    caption = "The imbalance each loss trained under (means over each run's logged steps, then over seeds):"
+    lines += table_head(caption, head)
     for name, runs in cells.items():
         logs = [r["log"] for r in runs.values() if "log" in r]
         if logs:
@@ -154,14 +148,11 @@ def figure4_table(cells: dict[str, dict[int, dict]]) -> list[str]:
         "test detections",
         "test ECE",
     ]
-    lines = [
-        "",
+    lines = table_head(
         "Where the loss sits on the test split (each gamma applied to the same predictions) and the "
         "calibration of the detections:",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
+        head,
+    )
     for name, runs in cells.items():
         tested = {seed: r["imbalance"] for seed, r in runs.items() if "imbalance" in r}
         for gamma in ("0.0", "2.0"):
