@@ -90,6 +90,18 @@ def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
         )
     cpus = sorted({r["cpu"] for runs in cells.values() for r in runs})
     print(f"\nCPU: {', '.join(cpus)}")
+    against_torchvision(cells)
+
+
+def against_torchvision(cells: dict[tuple[str, str, str], list[dict]]) -> None:
+    """One line per (recipe cell, dataset, budget) that has torchvision's baseline beside it on the same
+    seeds: the paired AP differences (recipe - torchvision), their mean +- std, and each pair."""
+    for (data, budget, kind), runs in sorted(cells.items()):
+        base = {r["seed"]: r["AP"] for r in cells.get((data, budget, "torchvision"), [])}
+        pairs = sorted((r["seed"], r["AP"] - base[r["seed"]]) for r in runs if r["seed"] in base)
+        if kind in ("auto", "autov1", "fallback") and pairs:
+            each = ", ".join(f"s{seed} {d:+.3f}" for seed, d in pairs)
+            print(f"- {kind} - torchvision, {data} {budget}, same seeds: {mean_std([d for _, d in pairs])} ({each})")
 
 
 def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
@@ -155,8 +167,9 @@ def equal_time(folder: Path) -> None:
         values = list(runs.values())
         classes = values[0].get("per_class_AP", {})
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in values], 2)}" for name in classes)
+        label = without(kind) if kind.startswith("no") else WHAT[kind]
         print(
-            f"| {data} | {without(kind) if kind.startswith('no') else WHAT[kind]} | {steps} | {values[0]['step']} | {len(values)} | "
+            f"| {data} | {label} | {steps} | {values[0]['step']} | {len(values)} | "
             f"{mean_std([r['AP'] for r in values])} | {f'{mean_std(paired)} ({len(paired)})' if paired else '-'} | "
             f"{mean_std([r['AP50'] for r in values])} | {mean_std([r['AP75'] for r in values])} | "
             f"{per_class if len(classes) > 1 else '-'} |"
