@@ -5,7 +5,8 @@ CPU, so cells are compared within one machine only). One row per (what ran, data
 AP50 as mean +- std over the seeds that finished, per-class AP, iterations, and the whole command's
 wall time against its budget. A training-quality tool's row also gives its AP minus the automatic
 recipe's on the same seeds and machine (mean +- std of the paired differences), the measure that
-decides whether a recipe keeps it; the last table pools those pairs over every machine. A machine's
+decides whether a recipe keeps it; under each table, the recipe's AP minus torchvision's on the same
+seeds; the last table pools the tools' pairs over every machine. A machine's
 equal_time/ records (study/recipes/equal_time.sh) get their own table: each tool's step cost measured
 beside auto's, and its paired AP difference at the iterations the same minutes buy each.
 """
