@@ -66,6 +66,12 @@ def read_cells(machine: Path) -> dict[tuple[str, str, str], list[dict]]:
     return cells
 
 
+def paired_ap(runs: list[dict], base: list[dict]) -> list[tuple[int, float]]:
+    """(seed, AP - base's AP) for each run whose seed base also has, in seed order."""
+    base_ap = {r["seed"]: r["AP"] for r in base}
+    return sorted((r["seed"], r["AP"] - base_ap[r["seed"]]) for r in runs if r["seed"] in base_ap)
+
+
 def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
     print(
         "| data | budget | what ran | seeds | AP | AP - autov1's, same seeds | AP50 | AP75 | per-class AP | iterations "
@@ -80,8 +86,8 @@ def table(cells: dict[tuple[str, str, str], list[dict]]) -> None:
         per_class = ", ".join(f"{name} {mean_std([r['per_class_AP'][name] for r in runs], 2)}" for name in classes)
         walls = [r["wall"] for r in runs]
         share = 100 * statistics.mean(walls) / BUDGET[budget]
-        auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, PAIRED_WITH), [])}
-        paired = [r["AP"] - auto[r["seed"]] for r in runs if r["seed"] in auto] if kind not in BASELINES else []
+        base = cells.get((data, budget, PAIRED_WITH), []) if kind not in BASELINES else []
+        paired = [d for _, d in paired_ap(runs, base)]
         gain = f"{mean_std(paired)} ({len(paired)})" if paired else "-"
         print(
             f"| {data} | {budget} | {WHAT.get(kind, kind)} | {len(runs)} | {mean_std([r['AP'] for r in runs])} | "
@@ -98,8 +104,7 @@ def against_torchvision(cells: dict[tuple[str, str, str], list[dict]]) -> None:
     """One line per (recipe cell, dataset, budget) that has torchvision's baseline beside it on the same
     seeds: the paired AP differences (recipe - torchvision), their mean +- std, and each pair."""
     for (data, budget, kind), runs in sorted(cells.items()):
-        base = {r["seed"]: r["AP"] for r in cells.get((data, budget, "torchvision"), [])}
-        pairs = sorted((r["seed"], r["AP"] - base[r["seed"]]) for r in runs if r["seed"] in base)
+        pairs = paired_ap(runs, cells.get((data, budget, "torchvision"), []))
         if kind in ("auto", "autov1", "fallback") and pairs:
             each = ", ".join(f"s{seed} {d:+.3f}" for seed, d in pairs)
             print(f"- {kind} - torchvision, {data} {budget}, same seeds: {mean_std([d for _, d in pairs])} ({each})")
@@ -112,11 +117,9 @@ def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
     pairs: dict[tuple[str, str, str], list[tuple[str, int, float]]] = defaultdict(list)
     for name, cells in machines.items():
         for (data, budget, kind), runs in cells.items():
-            auto = {r["seed"]: r["AP"] for r in cells.get((data, budget, PAIRED_WITH), [])}
             if kind not in BASELINES:
-                pairs[(kind, data, budget)] += [
-                    (name, r["seed"], r["AP"] - auto[r["seed"]]) for r in runs if r["seed"] in auto
-                ]
+                found = paired_ap(runs, cells.get((data, budget, PAIRED_WITH), []))
+                pairs[(kind, data, budget)] += [(name, seed, d) for seed, d in found]
     print("\n### Each tool over every machine: AP minus autov1's, pair by pair\n")
     print("| what ran | data | budget | pairs | mean ± std | each pair: machine, seed, difference |")
     print("|---|---|---|---|---|---|")
