@@ -20,8 +20,11 @@ FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a Markdown heading."""
-    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    """GitHub's anchor for a Markdown heading: its rendered text (link text, no emphasis marks; code
+    spans as written, underscores kept) lower-cased, punctuation but ``-`` and ``_`` dropped."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    spans = re.split(r"(`[^`]*`)", text)
+    text = "".join(s.strip("`") if s.startswith("`") else re.sub(r"\*|(?<!\w)_+|_+(?!\w)", "", s) for s in spans)
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
@@ -86,3 +89,14 @@ def test_the_checker_sees_a_broken_link_and_a_bad_flag(tmp_path):
     [argv] = shown_commands(page)
     with pytest.raises(SystemExit):
         build_parser(argv).parse_args(argv)
+
+
+@pytest.mark.parametrize("heading, anchor", [
+    ("Finetuning and torchvision's weights", "finetuning-and-torchvisions-weights"),
+    ("The recipe as it is now, beside `torchvision`", "the-recipe-as-it-is-now-beside-torchvision"),
+    ("amd-epyc-avx512_bf16 (`records/amd-epyc-avx512_bf16/`)", "amd-epyc-avx512_bf16-recordsamd-epyc-avx512_bf16"),
+    ("**Bold** and _emphasis_ with [a link](x.md#y)", "bold-and-emphasis-with-a-link"),
+    ("The `__init__` of `snake_case`", "the-__init__-of-snake_case"),
+])
+def test_slug_is_githubs_anchor(heading, anchor):
+    assert slug(heading) == anchor
