@@ -6,9 +6,10 @@ AP50 as mean +- std over the seeds that finished, per-class AP, iterations, and 
 wall time against its budget. A training-quality tool's row also gives its AP minus the automatic
 recipe's on the same seeds and machine (mean +- std of the paired differences), the measure that
 decides whether a recipe keeps it; under each table, the recipe's AP minus torchvision's on the same
-seeds; the last table pools the tools' pairs over every machine. A machine's
-equal_time/ records (study/recipes/equal_time.sh) get their own table: each tool's step cost measured
-beside auto's, and its paired AP difference at the iterations the same minutes buy each.
+seeds; the last two tables pool the pairs over every machine, the tools' against autov1 and the
+recipe's against torchvision. A machine's equal_time/ records (study/recipes/equal_time.sh) get their
+own table: each tool's step cost measured beside auto's, and its paired AP difference at the iterations
+the same minutes buy each.
 """
 
 from __future__ import annotations
@@ -110,23 +111,25 @@ def against_torchvision(cells: dict[tuple[str, str, str], list[dict]]) -> None:
             print(f"- {kind} - torchvision, {data} {budget}, same seeds: {mean_std([d for _, d in pairs])} ({each})")
 
 
-def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]]) -> None:
-    """Each tool's paired differences to auto from every machine together: a pair is one seed's tool
-    and auto cells on one machine, so each difference is measured within one machine, but the steps a
-    budget buys differ between machines (see each machine's iterations column)."""
+def pooled(machines: dict[str, dict[tuple[str, str, str], list[dict]]], title: str, base: str, kinds: set[str]) -> None:
+    """The paired differences (kind - base) from every machine together, one row per (kind, data, budget):
+    a pair is one seed's two cells on one machine, so each difference is measured within one machine,
+    but the steps a budget buys differ between machines (see each machine's iterations column)."""
     pairs: dict[tuple[str, str, str], list[tuple[str, int, float]]] = defaultdict(list)
     for name, cells in machines.items():
         for (data, budget, kind), runs in cells.items():
-            if kind not in BASELINES:
-                found = paired_ap(runs, cells.get((data, budget, PAIRED_WITH), []))
+            if kind in kinds:
+                found = paired_ap(runs, cells.get((data, budget, base), []))
                 pairs[(kind, data, budget)] += [(name, seed, d) for seed, d in found]
-    print("\n### Each tool over every machine: AP minus autov1's, pair by pair\n")
+    print(f"\n### {title} over every machine: AP minus {base}'s, pair by pair\n")
     print("| what ran | data | budget | pairs | mean ± std | each pair: machine, seed, difference |")
     print("|---|---|---|---|---|---|")
     order = list(WHAT)
     for (kind, data, budget), found in sorted(pairs.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1:])):
-        each = "; ".join(f"{m} s{seed} {d:+.3f}" for m, seed, d in found)
-        print(f"| {WHAT[kind]} | {data} | {budget} | {len(found)} | {mean_std([d for _, _, d in found])} | {each} |")
+        if found:
+            each = "; ".join(f"{m} s{seed} {d:+.3f}" for m, seed, d in found)
+            spread = mean_std([d for _, _, d in found])
+            print(f"| {WHAT[kind]} | {data} | {budget} | {len(found)} | {spread} | {each} |")
 
 
 def without(kind: str) -> str:
@@ -189,7 +192,8 @@ def main() -> None:
             table(cells)
         if (RECORDS / name / "equal_time").is_dir():
             equal_time(RECORDS / name / "equal_time")
-    pooled(machines)
+    pooled(machines, "Each tool", PAIRED_WITH, set(WHAT) - set(BASELINES))
+    pooled(machines, "The recipe", "torchvision", {"auto", "autov1", "fallback"})
 
 
 if __name__ == "__main__":
