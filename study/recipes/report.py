@@ -37,6 +37,8 @@ WHAT = {
     "combined": "auto + mosaic, multi-scale and crop together (the recipe since)",
 }
 BASELINES = ("auto", "autov1", "torchvision", "fallback")
+# the recipe cells compared with torchvision's baseline on the same seeds
+RECIPES = ("auto", "autov1", "fallback")
 # The time-budget tool cells (ema_*, mosaic_*, ...) ran beside `auto` cells of the recipe before it kept
 # mosaic, multi-scale and crop: those cells are named autov1_* and the tools pair with them.
 PAIRED_WITH = "autov1"
@@ -106,7 +108,7 @@ def against_torchvision(cells: dict[tuple[str, str, str], list[dict]]) -> None:
     seeds: the paired AP differences (recipe - torchvision), their mean +- std, and each pair."""
     for (data, budget, kind), runs in sorted(cells.items()):
         pairs = paired_ap(runs, cells.get((data, budget, "torchvision"), []))
-        if kind in ("auto", "autov1", "fallback") and pairs:
+        if kind in RECIPES and pairs:
             each = ", ".join(f"s{seed} {d:+.3f}" for seed, d in pairs)
             print(f"- {kind} - torchvision, {data} {budget}, same seeds: {mean_std([d for _, d in pairs])} ({each})")
 
@@ -193,7 +195,7 @@ def main() -> None:
         if (RECORDS / name / "equal_time").is_dir():
             equal_time(RECORDS / name / "equal_time")
     pooled(machines, "Each tool", PAIRED_WITH, set(WHAT) - set(BASELINES))
-    pooled(machines, "The recipe", "torchvision", {"auto", "autov1", "fallback"})
+    pooled(machines, "The recipe", "torchvision", set(RECIPES))
 
 
 if __name__ == "__main__":
