@@ -65,12 +65,26 @@ def sigmas(a: list[float], b: list[float]) -> str:
     return f"{abs(ma - mb) / max(sa, sb):.1f}"
 
 
+FAMILIES = {"real": "real-data", "recipes": "recipe"}  # study/<folder> -> its runs' name; every other folder: synthetic
+
+
+def published_runs() -> dict[str, tuple[int, float]]:
+    """Family ("synthetic", "real-data", "recipe") -> (runs with a metrics.json, hours of training they
+    record in train_seconds; evaluation and start-up not counted): what docs/results.md and the
+    README quote (tests/test_docs.py checks them)."""
+    out: dict[str, tuple[int, float]] = {}
+    for path in sorted(HERE.glob("*/**/metrics.json")):
+        family = FAMILIES.get(path.relative_to(HERE).parts[0], "synthetic")
+        runs, seconds = out.get(family, (0, 0.0))
+        out[family] = (runs + 1, seconds + (json.loads(path.read_text()).get("train_seconds") or 0.0))
+    return {family: (runs, round(seconds / 3600, 1)) for family, (runs, seconds) in out.items()}
+
+
 def totals() -> None:
-    files = sorted(HERE.glob("**/metrics.json"))
-    seconds = [json.loads(p.read_text()).get("train_seconds") for p in files]
-    known = [t for t in seconds if t is not None]
-    print(f"{len(files)} published runs; {sum(known) / 3600:.1f} hours of training in the {len(known)} that "
-          "record train_seconds (evaluation and start-up not counted)\n")
+    counts = published_runs()
+    print("published runs: " + ", ".join(f"{runs} {family} ({hours} hours of training)"
+                                         for family, (runs, hours) in sorted(counts.items(), key=lambda x: x[0] != "synthetic"))
+          + "; evaluation and start-up not counted\n")
 
 
 def table_losses() -> None:

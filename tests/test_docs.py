@@ -1,16 +1,23 @@
 """The docs hold together: every relative link and image in README.md, docs/, data/README.md and
-study/README.md resolves (files, and #anchors to headings), and every command the README and
-docs/cli.md show parses with the real command line (the subcommand and each flag exist)."""
+study/README.md resolves (files, and #anchors to headings), every command the README and
+docs/cli.md show parses with the real command line (the subcommand and each flag exist), every
+YAML block reads as a config file does, and the figures the docs quote from a source (run counts,
+the benchmark's sizes, the exit codes) are that source's."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
+from detector.cli.common import ERRORS
 from detector.cli.main import build_parser
+from detector.core.config import load_config
+from detector.core.io import UniqueKeyLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "data" / "README.md", ROOT / "study" / "README.md",
@@ -100,3 +107,48 @@ def test_the_checker_sees_a_broken_link_and_a_bad_flag(tmp_path):
 ])
 def test_slug_is_githubs_anchor(heading, anchor):
     assert slug(heading) == anchor
+
+
+def quoted(page: str, pattern: str) -> tuple[str, ...]:
+    """The groups of ``pattern``'s one match in ``page`` (relative to the repository); a page that
+    no longer says it, or says it twice, fails here."""
+    matches = re.findall(pattern, " ".join((ROOT / page).read_text().split()))
+    assert len(matches) == 1, f"{page}: {len(matches)} matches of {pattern!r}"
+    return matches[0] if isinstance(matches[0], tuple) else (matches[0],)
+
+
+def test_run_counts_are_what_study_report_py_counts():
+    spec = importlib.util.spec_from_file_location("study_report", ROOT / "study" / "report.py")
+    assert spec is not None and spec.loader is not None
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    counts = report.published_runs()
+    synthetic, real = counts["synthetic"], counts["real-data"]
+    assert quoted("docs/results.md", r"What ran: (\d+) synthetic runs \(([\d.]+) hours of training\) and (\d+) "
+                                     r"real-data runs \(([\d.]+) hours\)") == tuple(map(str, (*synthetic, *real)))
+    assert quoted("README.md", r"all (\d+) synthetic runs' records") == (str(synthetic[0]),)
+
+
+def test_the_benchmark_the_docs_describe_is_the_one_that_ran():
+    studied = {(c["data"]["synthetic"]["num_train"], c["data"]["synthetic"]["num_val"])
+               for c in (yaml.safe_load(p.read_text()) for p in (ROOT / "study").glob("*_*/**/config.yaml"))
+               if c["data"]["dataset"] == "synthetic"}
+    assert len(studied) == 1
+    assert quoted("docs/results.md", r"(\d+) training and (\d+) validation images") == tuple(map(str, studied.pop()))
+    default = load_config("shapes_focal")
+    assert quoted("README.md", r"ResNet-18 FPN, (\d+) px, (\d+) iterations") == (
+        str(default.augment.image_size), str(default.solver.max_iters))
+
+
+def test_the_exit_code_table_is_the_one_the_cli_uses():
+    table = (ROOT / "docs" / "cli.md").read_text().split("## Exit codes")[1].split("\n## ")[0]
+    codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)}
+    assert codes == {0} | {code for _, _, code in ERRORS}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_yaml_block_reads_as_a_config_file_does(page):
+    """No key twice in one mapping (a config file refuses it): a block copied as it stands must load."""
+    blocks = re.findall(r"```ya?ml\n(.*?)```", page.read_text(), re.S)
+    for block in blocks:
+        yaml.load(block, Loader=UniqueKeyLoader)

@@ -187,17 +187,9 @@ def markdown_table(summary: list[dict[str, Any]], metrics: tuple[str, ...]) -> s
     return "\n".join(lines)
 
 
-def run_toy(out: Path, seeds: int = 10, ratios: tuple[float, ...] = (0.1, 0.01),
-            losses: tuple[str, ...] = tuple(TOY_LOSSES), steps: int = ToySetting.steps,
-            blob_std: float = ToySetting.blob_std, command: str = "focaldet toy") -> str:
-    """Train every loss for ``seeds`` seeds at each rare-class fraction in ``ratios`` (0.1 = 90:10);
-    write ``out``/results.json, table.md, decision_regions.png and focal_curve.png; return the tables.
-    ``command`` is recorded in results.json as what produced it."""
-    unknown = [name for name in losses if name not in TOY_LOSSES]
-    if unknown:
-        raise ValueError(f"unknown toy loss {', '.join(unknown)}; known: {', '.join(TOY_LOSSES)}")
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(1)  # 32-unit layers: threads only add synchronisation (and contend with other jobs)
+def _train_all(seeds: int, ratios: tuple[float, ...], losses: tuple[str, ...], steps: int, blob_std: float
+               ) -> tuple[list[dict[str, Any]], dict[float, Any], float]:
+    """(every model's row, what the figures show of seed 0 per fraction, seconds) of ``run_toy``."""
     start, rows, shown = time.perf_counter(), [], {}
     for fraction in ratios:
         setting = ToySetting(rare_fraction=fraction, steps=steps, blob_std=blob_std)
@@ -207,7 +199,29 @@ def run_toy(out: Path, seeds: int = 10, ratios: tuple[float, ...] = (0.1, 0.01),
             if seed == 0:
                 rng = np.random.default_rng([seed, round(fraction * 1e6), 1])
                 shown[fraction] = (models, toy_data(3000, fraction, rng, blob_std), seed_rows)
-    seconds = time.perf_counter() - start
+    return rows, shown, time.perf_counter() - start
+
+
+def run_toy(out: Path, seeds: int = 10, ratios: tuple[float, ...] = (0.1, 0.01),
+            losses: tuple[str, ...] = tuple(TOY_LOSSES), steps: int = ToySetting.steps,
+            blob_std: float = ToySetting.blob_std, command: str = "focaldet toy") -> str:
+    """Train every loss for ``seeds`` seeds at each rare-class fraction in ``ratios`` (0.1 = 90:10);
+    write ``out``/results.json, table.md, decision_regions.png and focal_curve.png; return the tables.
+    ``command`` is recorded in results.json as what produced it."""
+    unknown = [name for name in losses if name not in TOY_LOSSES]
+    if unknown:
+        raise ValueError(f"unknown toy loss {', '.join(unknown)}; known: {', '.join(TOY_LOSSES)}")
+    if seeds < 1 or steps < 1:
+        raise ValueError(f"the toy needs at least 1 seed and 1 step, got seeds={seeds}, steps={steps}")
+    if not ratios or not all(0 < r < 1 for r in ratios):
+        raise ValueError(f"rare-class fractions must lie strictly between 0 and 1 (0.1 = 90:10), got {list(ratios)}")
+    out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 32-unit layers: threads only add synchronisation (and contend with other jobs)
+    try:
+        rows, shown, seconds = _train_all(seeds, ratios, losses, steps, blob_std)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting back (the API's and the test suite's process)
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"seconds": round(seconds, 1), "machine": machine(),
                                                   "command": command, "rows": rows, "summary": summary}, indent=1))

@@ -7,7 +7,8 @@ state_dict with a config), then ``predict`` on paths, PIL images, numpy arrays o
 
 Each image gives a torchvision-style dict: ``boxes`` (N, 4) float32 xyxy in the image's own pixels,
 ``scores`` (N,), ``labels`` (N,) int64 (the dataset's category ids, as in COCO results and
-torchvision's COCO models) and ``names`` (N class names), highest score first.
+torchvision's COCO models) and ``names`` (N class names), highest score first; and ``file``, the
+image's path ("" for an image given as pixels). A folder, a glob or a .txt list stands for its images.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor
 
 from detector.core.boxes import xyxy_to_xywh
 from detector.core.config import load_config
+from detector.data.image_files import image_paths
 from detector.inference.detector import Detector, detector_from_weights, load_detector
 from detector.inference.predict import detect_images
 from detector.model.weights import coco_names
@@ -33,6 +35,7 @@ class Prediction(TypedDict):
     scores: Tensor  # (N,) float32
     labels: Tensor  # (N,) int64 dataset category ids
     names: list[str]  # (N,) class names
+    file: str  # the image's path; "" for an image given as pixels
 
 
 class Predictor:
@@ -40,6 +43,7 @@ class Predictor:
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
+        self.skipped: list[tuple[str, str]] = []  # (file, why) of each file the last ``predict`` left out
 
     @property
     def class_names(self) -> list[str]:
@@ -55,37 +59,53 @@ class Predictor:
 
     @torch.no_grad()
     def predict(self, images: ImageLike | Sequence[ImageLike], batch_size: int | None = None,
-                score_thresh: float | None = None) -> list[Prediction]:
+                score_thresh: float | None = None, on_bad_image: str | None = None) -> list[Prediction]:
         """One ``Prediction`` per image, in order. ``images``: one image or a list of them (paths,
-        PIL images, (H, W, 3) uint8 / [0, 1] float RGB arrays, (3, H, W) tensors); they are read and
-        run ``batch_size`` at a time (default ``train.batch_size`` of the checkpoint's config).
-        ``score_thresh`` replaces ``inference.score_thresh`` (0.05) for this call."""
-        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        PIL images, (H, W, 3) uint8 / [0, 1] float RGB arrays, (3, H, W) tensors); a single path may
+        also be a folder, a glob (``"photos/*.jpg"``) or a .txt list of paths (``image_paths``).
+        They are read and run ``batch_size`` at a time (default ``train.batch_size`` of the
+        checkpoint's config). ``score_thresh`` replaces ``inference.score_thresh`` (the one default
+        of ``predict``, ``focaldet detect`` and ``focaldet eval``: 0.05) for this call.
+
+        A file that cannot be read follows ``on_bad_image`` (default the config's
+        ``data.on_bad_image``, "skip"): "skip" leaves it out of the results with a warning naming
+        it, and lists it in ``self.skipped``; "error" raises ``OSError`` naming it.
+        """
+        if isinstance(images, (str, Path)):
+            items: list[Any] = list(image_paths(images))
+        else:
+            items = list(images) if isinstance(images, (list, tuple)) else [images]
         post = self.detector.postprocess
         kept = post.score_thresh
         if score_thresh is not None:
             post.score_thresh = score_thresh
         try:
-            raw = detect_images(self.detector, items, batch_size)
+            raw, positions, skipped = detect_images(self.detector, items, batch_size, on_bad_image)
         finally:
             post.score_thresh = kept
+        self.skipped = [(str(items[i]), why) for i, why in skipped]
         ids = torch.tensor(self.detector.cat_ids, dtype=torch.int64)
         return [Prediction(boxes=d["boxes"].float(), scores=d["scores"].float(), labels=ids[d["labels"]],
-                           names=[self.class_names[j] for j in d["labels"].tolist()]) for d in raw]
+                           names=[self.class_names[j] for j in d["labels"].tolist()], file=_file(items[i]))
+                for d, i in zip(raw, positions)]
 
     __call__ = predict
 
 
-def detection_records(sources: Sequence[ImageLike], predictions: Sequence[Prediction],
-                      min_score: float = 0.0) -> list[dict[str, Any]]:
+def _file(source: ImageLike) -> str:
+    return str(source) if isinstance(source, (str, Path)) else ""
+
+
+def detection_records(predictions: Sequence[Prediction], min_score: float = 0.0) -> list[dict[str, Any]]:
     """One JSON-ready record per detection scoring >= ``min_score``: file (a path input's, else ""),
-    image_id (the position), category_id, category, score, bbox [x, y, w, h] in original pixels."""
+    image_id (the position among ``predictions``), category_id, category, score, bbox [x, y, w, h]
+    in original pixels."""
     records = []
-    for index, (source, p) in enumerate(zip(sources, predictions)):
+    for index, p in enumerate(predictions):
         keep = (p["scores"] >= min_score).tolist()
         rows = zip(keep, p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(), p["names"])
         for box, score, label, name in ((b, s, c, n) for k, b, s, c, n in rows if k):
-            records.append({"file": str(source) if isinstance(source, (str, Path)) else "", "image_id": index,
+            records.append({"file": p["file"], "image_id": index,
                             "category_id": label, "category": name, "score": round(score, 5),
                             "bbox": [round(v, 2) for v in xyxy_to_xywh(box)]})
     return records

@@ -2,8 +2,8 @@
 
     >>> run = train("shapes_quick", ["solver.max_iters=200"])
     >>> run.run_dir, run.metrics["AP"]
-    >>> result = evaluate(run.run_dir / "best.pt")
-    >>> result.stats["AP"], result.per_class
+    >>> evaluation = evaluate(run.run_dir / "best.pt")
+    >>> evaluation.result.stats["AP"], evaluation.result.per_class
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import Any
 
 import torch
 
-from detector.core.config import DEFAULT_CONFIG, load_config
+from detector.core.config import DEFAULT_CONFIG, Config, load_config, unused_settings, written_keys
 from detector.core.distributed import init_distributed, shutdown
 from detector.data.coco import CocoDetection
 from detector.engine.recipes import choose_recipe
 from detector.engine.setup import build_trainer, run_dir_of
 from detector.evaluation.evaluator import EvalResult, evaluate_checkpoint
 from detector.inference.detector import Detector
+from detector.losses.criterion import classification_params
 
 
 @dataclass
@@ -48,6 +49,7 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), resum
         config = config or DEFAULT_CONFIG
         overrides = [*overrides, *([f"model.init_from={init_from}"] if init_from else [])]
         cfg = load_config(config, overrides)
+        check_settings(cfg, config, overrides, info.main)  # before the recipe's search and the data scan
         if cfg.recipe == "auto":
             choice = choose_recipe(config, overrides)
             if info.main:
@@ -66,6 +68,15 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), resum
     assert result is not None  # fit() without ``until`` always ends with an evaluation
     metrics = json.loads((trainer.run_dir / "metrics.json").read_text())
     return TrainResult(trainer.run_dir, metrics, result)
+
+
+def check_settings(cfg: Config, config: str | Path, overrides: Sequence[str], show: bool) -> None:
+    """What the user wrote (the config file itself and the overrides) that this run will not use: a
+    loss parameter of another loss is a ConfigError, anything else a printed warning (``show``)."""
+    written = written_keys(config, list(overrides))
+    classification_params(cfg.loss, written=written)
+    for line in unused_settings(cfg, written) if show else ():
+        print(f"warning: {line}")
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """What every subcommand shares: the ``--config`` / override arguments, and the one mapping from
 an error to the line a user sees and the exit code.
 
-Exit codes: 0 done; 1 the data cannot be used as it is (``scan`` and ``train`` agree), or training
-was stopped by a signal with ``last.pt`` saved; 2 a bad config, file, checkpoint or argument, or a
-missing optional dependency (argparse uses 2 too); 130 Ctrl-C outside training. An error of any
-other type is a bug: its traceback shows.
+Exit codes: 0 done; 1 the data cannot be used as it is (``scan`` and ``train`` agree); 2 a bad config,
+file, checkpoint or argument, a missing optional dependency (argparse uses 2 too), or training
+stopped on a non-finite loss past ``train.skip_nonfinite``; 3 training stopped by SIGTERM / SIGINT
+with ``last.pt`` saved (``--resume`` continues); 130 Ctrl-C outside training. An error of any other
+type is a bug: its traceback shows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import ModuleType
 from detector.core.checkpoint import CheckpointError
 from detector.core.config import DEFAULT_CONFIG, ConfigError
 from detector.core.config_files import shipped_configs
-from detector.core.signals import TrainingInterrupted
+from detector.core.signals import STOPPED_EXIT_CODE, TrainingInterrupted
 from detector.data.problems import DataError
 from detector.engine.trainer import NonFiniteLossError
 
@@ -29,7 +30,7 @@ class MissingExtraError(RuntimeError):
 
 # (error type, what the line starts with, exit code); the first type that matches wins
 ERRORS: tuple[tuple[type[BaseException], str, int], ...] = (
-    (TrainingInterrupted, "stopped", 1),
+    (TrainingInterrupted, "stopped", STOPPED_EXIT_CODE),
     (DataError, "error", 1),
     (ConfigError, "error", 2),
     (CheckpointError, "error", 2),

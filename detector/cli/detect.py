@@ -8,7 +8,10 @@
 
 Writes <output>/detections.json (one entry per detection: file, image_id, category_id (the dataset's
 real id), category name, bbox [x, y, w, h] in original pixels, score) and <output>/<image name>.png
-with the detections drawn (class name and score).
+with the detections drawn (class name and score). ``--input`` is an image, a folder, a glob
+("photos/*.jpg", quoted) or a .txt list. A file that cannot be read follows ``data.on_bad_image``
+as training does: "skip" (the default) leaves it out, warns, and lists it in <output>/skipped.txt;
+``data.on_bad_image=error`` stops at it (exit 2).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--weights", help="a weights file for the model of --config (torchvision's RetinaNet "
                                           "state_dict predicts COCO's 80 categories)")
     add_config(parser, default=None, help="with --weights: the config giving the model")
-    parser.add_argument("--input", required=True, help="image file, folder of images, or .txt list of paths")
+    parser.add_argument("--input", required=True,
+                        help="image file, folder of images, glob (quoted: 'photos/*.jpg') or .txt list of paths")
     parser.add_argument("--output", default="detections", help="folder for detections.json and drawn images")
-    parser.add_argument("--score-thresh", type=float, default=0.3,
-                        help="keep detections scoring at least this (default 0.3)")
+    parser.add_argument("--score-thresh", type=float, default=None,
+                        help="keep detections scoring at least this (default: inference.score_thresh, 0.05, "
+                             "as Predictor.predict and eval)")
     parser.add_argument("--batch-size", type=int, default=0, help="images per batch (default: the config's)")
     parser.add_argument("--no-draw", action="store_true", help="only write detections.json")
     parser.add_argument("--draw-min-size", type=int, default=0, metavar="PX",
@@ -57,16 +62,23 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--weights and --config go together")
     model = load(args.checkpoint or args.weights, args.config, args.overrides)
     files = image_paths(args.input)
-    thresh = min(model.detector.postprocess.score_thresh, args.score_thresh)
+    thresh = model.detector.postprocess.score_thresh if args.score_thresh is None else args.score_thresh
     predictions = model.predict(files, args.batch_size or None, thresh)
+    if not predictions and model.skipped:
+        raise OSError(f"none of the {len(files)} images could be read: {model.skipped[0][1]}")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    records = detection_records(files, predictions, args.score_thresh)
+    records = detection_records(predictions, thresh)
     (out / "detections.json").write_text(json.dumps(records, indent=1))
     unique = len({f.stem for f in files}) == len(files)
-    for index, (file, p) in enumerate(zip(files, predictions)) if not args.no_draw else ():
-        write_png(draw(model, file, p, args.score_thresh, args.draw_min_size),
+    for index, p in enumerate(predictions) if not args.no_draw else ():
+        file = Path(p["file"])
+        write_png(draw(model, file, p, thresh, args.draw_min_size),
                   str(out / (f"{file.stem}.png" if unique else f"{index:05d}_{file.stem}.png")))
-    print(f"{len(records)} detections with score >= {args.score_thresh} in {len(files)} images -> "
-          f"{out / 'detections.json'}" + ("" if args.no_draw else f" and {len(files)} drawn images"))
+    print(f"{len(records)} detections with score >= {thresh} in {len(predictions)} images -> "
+          f"{out / 'detections.json'}" + ("" if args.no_draw else f" and {len(predictions)} drawn images"))
+    if model.skipped:
+        (out / "skipped.txt").write_text("".join(f"{file}\t{why}\n" for file, why in model.skipped))
+        print(f"{len(model.skipped)} of {len(files)} images could not be read and were left out "
+              f"(data.on_bad_image=skip): {out / 'skipped.txt'}")
     return 0

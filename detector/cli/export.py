@@ -4,7 +4,8 @@
     focaldet export --checkpoint CKPT --output retinanet.pt2 --format program   # torch.export
     focaldet export --checkpoint CKPT --output retinanet.onnx --check data/shapes/val/000000.png
 
-The graph takes images (N, 3, H, W) RGB in [0, 1] (batch, height and width are dynamic) and returns
+The graph takes images (N, 3, H, W) RGB in [0, 1] (N dynamic; H and W fixed at augment.image_size under
+letterbox resizing, the default, and dynamic from 129 px under shortest_edge) and returns
 cls_logits, box_deltas, anchors and anchors_per_level; post-processing is the separate step
 ``detector.inference.postprocess.PostProcessor`` (``detector.inference.export.OnnxDetector`` does the whole
 pipeline with ONNX Runtime). --check runs one or more images through both ONNX Runtime and PyTorch

@@ -17,7 +17,7 @@ Layer = tuple[str, dict[str, Any]]  # (where it comes from, for messages: "FILE:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A config file's mapping; a missing or malformed file is a ``ConfigError`` naming it."""
     try:
-        return read_yaml_mapping(path, "config file")
+        return read_yaml_mapping(path, "config file", unique_keys=True)
     except FileNotFoundError as exc:
         raise ConfigError(f"{exc} (shipped configs: {', '.join(shipped_configs())})") from None
     except ValueError as exc:
@@ -75,3 +75,12 @@ def explicit_keys(path: str | Path | None, overrides: list[str] | None = None) -
     its ``_base_`` files or the overrides set themselves: what a recipe must not change."""
     layers = config_layers(find_config(path) if path is not None else None, overrides or [])
     return set().union(*(dotted(data) for _, data in layers))
+
+
+def own_layers(path: str | Path | None, overrides: list[str] | None = None) -> tuple[dict[str, Any], list[Layer]]:
+    """(the config file's own data, not its ``_base_`` files'; the overrides' layers): what a user wrote
+    for this run (a base is a template whose children may switch off what it sets)."""
+    found = find_config(path) if path is not None else None
+    layers = config_layers(found, overrides or [])
+    own = [data for where, data in layers if found is not None and where == f"{found}: "]
+    return (own[0] if own else {}), [(where, data) for where, data in layers if where == ""]

@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from detector.core.signals import StopFlag
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -100,6 +102,48 @@ def main_first() -> Iterator[None]:
     yield
     if main:
         barrier()
+
+
+class StopVote:
+    """Whether any process has asked to stop, agreed by all processes after the same step.
+
+    One process: its own ``StopFlag``, at once. Several: each ``poll`` posts this process's request
+    (an asynchronous all-reduce of one integer over a gloo group on the CPU, so nothing waits on the
+    accelerator) and returns the previous step's result, which has long arrived by then: every
+    process stops one step after the first request, at the same step. Call ``poll`` once per step
+    on every process, and ``close`` when the loop ends.
+    """
+
+    def __init__(self, flag: StopFlag, group: Any = None) -> None:
+        self.flag = flag
+        self.world = current().world
+        self.group = group
+        self._pending: tuple[torch.Tensor, Any] | None = None
+
+    @staticmethod
+    def new_group() -> Any:
+        """The CPU group a vote runs on (every process must call this, in the same order); None alone."""
+        return dist.new_group(backend="gloo") if current().world > 1 else None
+
+    def poll(self) -> bool:
+        if self.world == 1:
+            return self.flag.requested is not None
+        agreed = self._result()
+        mine = torch.tensor([int(self.flag.requested is not None)])
+        self._pending = (mine, dist.all_reduce(mine, op=dist.ReduceOp.MAX, group=self.group, async_op=True))
+        return agreed
+
+    def _result(self) -> bool:
+        if self._pending is None:
+            return False
+        value, work = self._pending
+        work.wait()
+        self._pending = None
+        return bool(value.item())
+
+    def close(self) -> None:
+        """Wait for the last posted request (every process posted it), so no collective is left open."""
+        self._result()
 
 
 def shutdown() -> None:

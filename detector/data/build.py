@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from detector.core.config import Config, DataConfig
 from detector.core.normalization import IMAGENET_MEAN
+from detector.core.signals import ignore_stop_signals
 from detector.core.structures import Sample, Targets
 from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
 from detector.data.csv_format import csv_classes, csv_draft, read_class_file
@@ -296,7 +297,7 @@ def build_loader(dataset: Dataset, batch_size: int, num_workers: int, rank: int 
     ``rank``'s round-robin share (``shard_order``)."""
     order = shard_order(list(range(len(cast(Sized, dataset)))), batch_size, rank, world, drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers, collate_fn=collate,
-                      pin_memory=torch.cuda.is_available())
+                      pin_memory=torch.cuda.is_available(), worker_init_fn=ignore_stop_signals)
 
 
 class TrainingOrder(Sampler):
@@ -330,5 +331,7 @@ def build_train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed
     return DataLoader(dataset, batch_size=batch_size // world, num_workers=num_workers, collate_fn=collate,
                       sampler=TrainingOrder(len(cast(Sized, dataset)), batch_size, seed, start, rank, world),
                       pin_memory=torch.cuda.is_available(), prefetch_factor=prefetch_factor if num_workers else None,
+                      # a stop sent to the whole process group reaches the workers too: the main process handles it
+                      worker_init_fn=ignore_stop_signals,
                       # the workers' base seed from a private generator: loaders never consume the global RNG
                       generator=torch.Generator().manual_seed(seed))

@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from detector.core.checkpoint import CheckpointError, load_checkpoint
 from detector.core.config import Config
 from detector.core.device import amp_dtype
-from detector.core.distributed import DistInfo, any_rank, mean_over_ranks
+from detector.core.distributed import DistInfo, StopVote, any_rank, mean_over_ranks
 from detector.core.duration import parse_duration
 from detector.core.rng import get_rng_state, set_rng_state
 from detector.core.signals import StopFlag, TrainingInterrupted
@@ -69,6 +69,7 @@ class Trainer:
     # solver.time_budget: the fixed schedule ({max_iters, warmup_iters, steps}); None until it is measured
     budget_plan: dict[str, Any] | None = None
     ema: ModelEMA | None = field(init=False)  # train.ema_decay: the averaged weights evaluated and saved
+    stop_group: Any = field(init=False)  # the CPU process group that stop requests are shared on (DDP)
 
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, enabled=self.dist.main)
@@ -82,6 +83,7 @@ class Trainer:
         self.forward_loss = torch.compile(self._forward_loss) if self.cfg.train.compile else self._forward_loss
         cfg = self.cfg.train
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema_decay > 0 else None
+        self.stop_group = StopVote.new_group()
 
     @property
     def evaluated(self) -> RetinaNet:
@@ -187,8 +189,11 @@ class Trainer:
                                      image_ids)
         if self.scaler.is_enabled():
             self.scaler.step(self.optimizer)  # with a fused optimiser, skipped on the device too
+            # the criterion's state skips the steps fp16 skips, decided on the device as they are
+            found_inf = torch.maximum(found_inf, (~torch.isfinite(stats["grad_norm"])).float())
         else:
             step_unless(self.optimizer, found_inf)
+        self.criterion.rollback(found_inf)  # a skipped step leaves the loss's state (EMAs, statistics) as it was
         self.scaler.update()
         self.scheduler.step()  # a skipped step still counts, so data position and schedule stay aligned
         if self.ema is not None:
@@ -257,7 +262,7 @@ class Trainer:
         ``until`` < max_iters stops after that step instead, with last.pt written and no final
         evaluation (returns None); ``--resume`` then continues exactly where it stopped.
         """
-        cfg, solver = self.cfg.train, self.cfg.solver
+        solver = self.cfg.solver
         calibration = None
         if solver.time_budget and self.budget_plan is None:  # measure first, then fix max_iters
             calibration = budget.Calibration(parse_duration(solver.time_budget), self.step, copy.deepcopy(solver))
@@ -270,37 +275,28 @@ class Trainer:
         self.model.train()
         start, start_step = time.perf_counter(), self.step
         with StopFlag() as stop:
-            for images, targets in self.batches():
-                if self.step >= target:
-                    break
-                losses, stats = self.train_step(images, targets)
-                self.step += 1
-                if calibration is not None and self._calibrate(calibration, images):
-                    target = solver.max_iters if until is None else min(until, solver.max_iters)
-                    logger.set_total(solver.max_iters)
-                    calibration = calibration if calibration.refine_step else None  # None: final
-                evaluate = bool(cfg.eval_period) and self.step % cfg.eval_period == 0 and self.step < solver.max_iters
-                save = self.step % cfg.checkpoint_period == 0
-                # one process sees its own stop request at once; processes share theirs at sync points
-                local_stop = self.dist.world == 1 and stop.requested is not None
-                if not (save or evaluate or local_stop or self.step % cfg.log_period == 0 or self.step >= target):
-                    logger.step(self.step, {}, {}, False)  # the progress bar; nothing read from the device
-                    continue
-                # a synchronisation point: verdicts read, losses logged, the stop request shared
-                self.settle()
-                self._log(logger, losses, stats)
-                paused = time.perf_counter()
-                if evaluate:
-                    self._after_eval(self.evaluate(), logger)
-                stopping = any_rank(bool(stop.requested), self.device)  # all processes stop together
-                if save or stopping:
-                    self._save_last()
-                if calibration is not None:  # not step time
-                    calibration.paused += time.perf_counter() - paused
-                if stopping:  # at a step boundary, with last.pt just written
-                    logger.close()
-                    raise TrainingInterrupted(f"{stop.requested or 'stop on another process'} at step {self.step}: "
-                                              f"saved {self.run_dir / 'last.pt'}; continue with --resume")
+            vote = StopVote(stop, self.stop_group)  # every process stops after the same step
+            try:
+                for images, targets in self.batches():
+                    if self.step >= target:
+                        break
+                    losses, stats = self.train_step(images, targets)
+                    self.step += 1
+                    if calibration is not None and self._calibrate(calibration, images):
+                        target = solver.max_iters if until is None else min(until, solver.max_iters)
+                        logger.set_total(solver.max_iters)
+                        calibration = calibration if calibration.refine_step else None  # None: final
+                    stopping = vote.poll()
+                    paused = self._step_end(logger, losses, stats, target, stopping)
+                    if calibration is not None:  # not step time
+                        calibration.paused += paused
+                    if stopping:  # at a step boundary, with last.pt just written
+                        logger.close()
+                        raise TrainingInterrupted(
+                            f"{stop.requested or 'a stop on another process'} at step {self.step}: saved "
+                            f"{self.run_dir / 'last.pt'}; continue with the same command and --resume")
+            finally:
+                vote.close()
         if self.step < solver.max_iters:
             self._save_last()
             logger.close()
@@ -313,6 +309,27 @@ class Trainer:
         if self.dist.main:
             self._write_metrics(result, elapsed, self.step - start_step)
         return result
+
+    def _step_end(self, logger: Logger, losses: dict[str, Tensor], stats: dict[str, Tensor], target: int,
+                  stopping: bool) -> float:
+        """After each step the progress bar; at a synchronisation point (a log, evaluation or checkpoint
+        step, the run's last step, a stop) also the non-finite verdicts, the log, the evaluation and
+        last.pt. Returns the seconds spent evaluating and saving (not step time)."""
+        cfg, max_iters = self.cfg.train, self.cfg.solver.max_iters
+        evaluate = bool(cfg.eval_period) and self.step % cfg.eval_period == 0 and self.step < max_iters
+        # the last step saves too: a stop during the final evaluation then loses no training
+        save = self.step % cfg.checkpoint_period == 0 or self.step >= max_iters
+        if not (save or evaluate or stopping or self.step % cfg.log_period == 0 or self.step >= target):
+            logger.step(self.step, {}, {}, False)  # nothing read from the device
+            return 0.0
+        self.settle()
+        self._log(logger, losses, stats)
+        paused = time.perf_counter()
+        if evaluate:
+            self._after_eval(self.evaluate(), logger)
+        if save or stopping:
+            self._save_last()
+        return time.perf_counter() - paused
 
     def _calibrate(self, calibration: budget.Calibration, images: Tensor) -> bool:
         """Called after each step of a ``solver.time_budget`` run; True when it (re)planned

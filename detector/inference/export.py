@@ -61,7 +61,9 @@ def _export_args(detector: Detector) -> tuple[ExportableRetinaNet, tuple[Tensor]
 
 
 def export_onnx(detector: Detector, path: str | Path, opset: int = 18) -> Path:
-    """Write the network of ``detector`` to ``path`` as ONNX with dynamic batch, height and width."""
+    """Write the network of ``detector`` to ``path`` as ONNX: the batch dynamic; height and width
+    fixed at ``augment.image_size`` under letterbox resizing (the default), dynamic under
+    ``shortest_edge`` (``_export_args``)."""
     module, args, dynamic = _export_args(detector)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

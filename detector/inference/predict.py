@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchvision.ops import box_convert
 
-from detector.core.structures import Detections
+from detector.core.structures import Detections, Sample
 from detector.data.build import collate
 from detector.data.image_files import ImageFiles
 from detector.data.transforms import DetectionTransform
@@ -55,10 +56,36 @@ def predict(model: nn.Module, postprocess: PostProcessor, loader: Iterable, devi
     return detections, image_ids
 
 
-def detect_images(det: Detector, images: list[Any], batch_size: int | None = None) -> list[Detections]:
+def collate_readable(items: list[tuple[Any, dict[str, Any]]]) -> tuple[Any, list[tuple[int, str]]]:
+    """``collate`` of the items that were read (None when none was), and (position, why) of the rest
+    (``ImageFiles(skip_unreadable=True)``)."""
+    read = [item for item in items if item[0] is not None]
+    failed = [(int(t["image_id"]), str(t["error"])) for image, t in items if image is None]
+    return (collate(cast(list[tuple[Tensor, Sample]], read)) if read else None), failed
+
+
+def detect_images(det: Detector, images: list[Any], batch_size: int | None = None, on_bad_image: str | None = None
+                  ) -> tuple[list[Detections], list[int], list[tuple[int, str]]]:
     """Detections in original pixels (contiguous labels) for each image: paths, PIL images, arrays or
     tensors (``data.images.as_rgb``), read ``batch_size`` at a time (default ``train.batch_size``)
-    and preprocessed as the detector was trained."""
-    loader = DataLoader(ImageFiles(images, DetectionTransform(det.cfg.augment, train=False)),
-                        batch_size=batch_size or det.cfg.train.batch_size, collate_fn=collate)
-    return predict(det.model, det.postprocess, loader, det.device, det.amp_dtype)[0]
+    and preprocessed as the detector was trained.
+
+    ``on_bad_image`` (default the detector's ``data.on_bad_image``): "skip" leaves a file that cannot
+    be read out with a warning naming it, "error" raises ``OSError``. Returns (detections, the
+    position in ``images`` of each, (position, why) of each file left out).
+    """
+    policy = on_bad_image or det.cfg.data.on_bad_image
+    files = ImageFiles(images, DetectionTransform(det.cfg.augment, train=False), skip_unreadable=policy == "skip")
+    loader = DataLoader(files, batch_size=batch_size or det.cfg.train.batch_size, collate_fn=collate_readable)
+    skipped: list[tuple[int, str]] = []
+
+    def readable() -> Iterator[Any]:
+        for batch, failed in loader:
+            for _, why in failed:
+                warnings.warn(f"{why}; left out (data.on_bad_image=skip)", stacklevel=2)
+            skipped.extend(failed)
+            if batch is not None:
+                yield batch
+
+    detections, positions = predict(det.model, det.postprocess, readable(), det.device, det.amp_dtype)
+    return detections, positions, skipped

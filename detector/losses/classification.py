@@ -51,6 +51,10 @@ class ClassificationLoss(ABC):
       histogram, EFL's gradient statistics) or was given at the start (the per-class alpha), as plain
       data (lists, numbers, None, tensors) that ``torch.load(weights_only=True)`` reads back; ``{}``
       for a stateless loss. ``--resume`` restores it exactly.
+    - ``rollback(skip)``: a loss that accumulates state undoes what its last call (and that call's
+      backward) added where ``skip`` (a () tensor, nonzero when the step's update was not applied) is
+      set, on the device: a non-finite step the trainer skips leaves the state as it was, with no
+      host synchronisation. Each call remembers the state it started from for this.
     """
 
     needs_targets: ClassVar[bool] = False
@@ -67,6 +71,10 @@ class ClassificationLoss(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned (the criterion passes its whole state: ignore other keys)."""
         return None  # a stateless loss has nothing to restore
+
+    def rollback(self, skip: Tensor) -> None:
+        """Undo the last call's state change where ``skip`` is set (see the class docstring)."""
+        return None  # nothing accumulates
 
 
 class FocalLoss(ClassificationLoss):
@@ -91,6 +99,10 @@ class FocalLoss(ClassificationLoss):
 
     def state_dict(self) -> dict[str, Any]:
         return {} if self.class_weight is None else {"class_alpha": self.class_weight.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("class_alpha") is not None:  # the factors the run started with, not recomputed
+            self.class_weight = torch.tensor(state["class_alpha"], dtype=torch.float32)
 
 
 class BCELoss(FocalLoss):
@@ -134,7 +146,8 @@ class GHMC(ClassificationLoss):
     The paper's unit-region form: L = (1/N) sum_i beta_i CE_i, beta_i = N / GD(g_i),
     GD(g) = R(g) * M with R(g) the number of elements in g's bin, M = ``bins`` and N the valid
     elements. With ``ghm_momentum`` > 0, R is an exponential moving average of the bin counts across
-    steps (the paper's EMA variant, started at the first batch's counts).
+    steps (the paper's EMA variant, started at the first batch's counts). A non-finite g (a NaN
+    logit) is counted in bin 0: its loss term stays NaN, so the step is non-finite and rolled back.
     """
 
     needs_targets = True
@@ -144,26 +157,46 @@ class GHMC(ClassificationLoss):
             raise ValueError(f"GHM-C needs at least 1 bin, got {ghm_bins}")
         self.bins = ghm_bins
         self.momentum = ghm_momentum
-        self.acc_counts: Tensor | None = None
+        self.acc_counts: Tensor | None = None  # (bins,) the EMA of the counts; meaningful once started
+        self.started: Tensor | None = None  # () bool: the EMA holds a batch's counts
+        self._before: tuple[Tensor, Tensor] | None = None  # (acc_counts, started) before the last call
 
     def weights(self, logits: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
         """Per-element beta_i (zero where not ``valid``), no grad."""
         with torch.no_grad():
-            g = (torch.sigmoid(logits) - targets).abs()
-            index = (g * self.bins).long().clamp(max=self.bins - 1)  # bin of each element
+            g = (torch.sigmoid(logits) - targets).abs().nan_to_num(nan=0.0)
+            # bin of each element, clamped both ways: an out-of-range index is a device assert on CUDA
+            index = (g * self.bins).long().clamp(0, self.bins - 1)
             valid = valid.expand_as(logits)
             total = valid.sum().clamp(min=1).float()
             # counted by scatter, not bincount of the valid elements: static shapes, no host sync
             counts = logits.new_zeros(self.bins).scatter_add_(0, index.flatten(), valid.flatten().to(logits.dtype))
             if self.momentum > 0:
-                if self.acc_counts is None:
-                    self.acc_counts = counts
-                else:
-                    self.acc_counts = self.momentum * self.acc_counts + (1 - self.momentum) * counts
-                counts = self.acc_counts
+                counts = self._accumulate(counts)
             density = counts * self.bins  # GD(g) for g in each bin
             per_bin = torch.where(counts > 0, total / density.clamp(min=1e-12), torch.zeros_like(counts))
             return per_bin[index] * valid
+
+    def _accumulate(self, counts: Tensor) -> Tensor:
+        """The EMA of the bin counts with this batch's (bins,) ``counts``; remembers the state before."""
+        if self.acc_counts is None or self.started is None:
+            self.acc_counts, self.started = torch.zeros_like(counts), torch.zeros((), dtype=torch.bool,
+                                                                                  device=counts.device)
+        elif self.acc_counts.device != counts.device:  # restored from a checkpoint on the CPU
+            self.acc_counts, self.started = self.acc_counts.to(counts.device), self.started.to(counts.device)
+        self._before = (self.acc_counts, self.started)
+        ema = self.momentum * self.acc_counts + (1 - self.momentum) * counts
+        self.acc_counts = torch.where(self.started, ema, counts)
+        self.started = torch.ones_like(self.started)
+        return self.acc_counts
+
+    def rollback(self, skip: Tensor) -> None:
+        if self._before is None or self.acc_counts is None or self.started is None:
+            return
+        undo = skip.to(torch.bool)
+        self.acc_counts = torch.where(undo, self._before[0], self.acc_counts)
+        self.started = torch.where(undo, self._before[1], self.started)
+        self._before = None
 
     def loss(self, logits: Tensor, targets: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         """logits, targets (N, A, K); valid broadcastable bool -> (loss scalar, per-element loss)."""
@@ -179,10 +212,15 @@ class GHMC(ClassificationLoss):
         return loss, per_elem.sum(-1)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ghm_counts": self.acc_counts}
+        if self.acc_counts is None or self.started is None or not bool(self.started):
+            return {"ghm_counts": None}
+        return {"ghm_counts": self.acc_counts.detach().cpu()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.acc_counts = state.get("ghm_counts")
+        counts = state.get("ghm_counts")
+        self.acc_counts = None if counts is None else torch.as_tensor(counts, dtype=torch.float32)
+        self.started = None if counts is None else torch.ones((), dtype=torch.bool)
+        self._before = None
 
 
 class _GradientTap(torch.autograd.Function):
@@ -220,6 +258,7 @@ class EqualizedFocalLoss(ClassificationLoss):
             raise ValueError(f"EFL needs gamma > 0 (its weight is gamma_j / gamma), got {gamma}")
         self.alpha, self.gamma, self.scale = alpha, gamma, efl_scale
         self.grads: Tensor | None = None  # (2, K): accumulated |grad| on positive / negative elements
+        self._before: Tensor | None = None  # a copy of ``grads`` before the last call's backward added to it
 
     def class_gamma(self, num_classes: int, device: torch.device) -> Tensor:
         """(K,) gamma_j from the gradient statistics so far."""
@@ -236,6 +275,8 @@ class EqualizedFocalLoss(ClassificationLoss):
         gamma = self.class_gamma(logits.shape[-1], logits.device)  # (K,); makes self.grads
         weight = valid[..., None].to(logits.dtype)
         if logits.requires_grad:  # the gradient statistics are collected on the way back
+            assert self.grads is not None
+            self._before = self.grads.clone()
             logits = _GradientTap.apply(logits, targets, weight, self.grads)
         p_t = torch.where(targets > 0, torch.sigmoid(logits), torch.sigmoid(-logits))
         alpha_t = torch.where(targets > 0, self.alpha, 1 - self.alpha) if self.alpha >= 0 else 1.0
@@ -243,12 +284,20 @@ class EqualizedFocalLoss(ClassificationLoss):
         per_elem = alpha_t * (gamma / self.gamma) * (1 - p_t).pow(gamma) * ce * weight
         return per_elem.sum() / normalizer, per_elem.sum(-1)
 
+    def rollback(self, skip: Tensor) -> None:
+        if self._before is None or self.grads is None:
+            return
+        # in place: the tap of a graph not yet run back would otherwise add to a stale tensor
+        self.grads.copy_(torch.where(skip.to(torch.bool), self._before, self.grads))
+        self._before = None
+
     def state_dict(self) -> dict[str, Any]:
         return {"efl_grads": None if self.grads is None else self.grads.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         grads = state.get("efl_grads")
-        self.grads = None if grads is None else torch.tensor(grads)
+        self.grads = None if grads is None else torch.tensor(grads, dtype=torch.float32)
+        self._before = None
 
 
 # loss.cls -> class; its constructor's keywords are the loss.* fields it uses

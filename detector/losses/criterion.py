@@ -4,6 +4,7 @@ classification loss (``classification.CLASSIFICATION_LOSSES``) and one box loss 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Collection
 from typing import Any, cast
 
 import torch
@@ -66,16 +67,29 @@ class RetinaNetLoss:
         self.beta = beta
         self.box_weight = box_weight
         self.momentum = normalizer_momentum
-        self.normalizer_ema: Tensor | float | None = None  # a tensor while training, a float when saved
+        self.normalizer_ema: Tensor | None = None  # () on the device while training
+        self._ema_before: Tensor | None = None  # the EMA before the last call (``rollback``)
 
     def state_dict(self) -> dict[str, Any]:
-        """What evolves during training (EMAs), for exact resume."""
+        """What evolves during training (EMAs), for exact resume: tensors as they are, so a resumed
+        run continues from the same bits."""
         ema = self.normalizer_ema
-        return {"normalizer_ema": None if ema is None else float(ema), **self.classification.state_dict()}
+        return {"normalizer_ema": None if ema is None else ema.detach().cpu(), **self.classification.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.normalizer_ema = state["normalizer_ema"]
+        ema = state["normalizer_ema"]  # a float in checkpoints written before it was kept as a tensor
+        self.normalizer_ema = None if ema is None else torch.as_tensor(ema, dtype=torch.float32)
+        self._ema_before = None
         self.classification.load_state_dict(state)
+
+    def rollback(self, skip: Tensor) -> None:
+        """A step whose update was skipped (``skip``, a () tensor, nonzero) leaves every piece of the
+        criterion's state as before its call: the normaliser's EMA and the classification loss's
+        (``ClassificationLoss.rollback``); decided on the device, no host synchronisation."""
+        if self._ema_before is not None and self.normalizer_ema is not None:
+            self.normalizer_ema = torch.where(skip.to(torch.bool), self._ema_before, self.normalizer_ema)
+        self._ema_before = None
+        self.classification.rollback(skip)
 
     def _normalizer(self, num_pos: Tensor) -> Tensor:
         # under DDP, the mean count over processes: gradients are averaged over processes, so each
@@ -84,8 +98,10 @@ class RetinaNetLoss:
         if self.momentum <= 0:
             return current
         previous = self.normalizer_ema  # kept on the device: reading it would synchronise every step
+        if previous is not None and previous.device != current.device:  # restored from a checkpoint
+            previous = previous.to(current.device)
         ema = current if previous is None else self.momentum * previous + (1 - self.momentum) * current
-        self.normalizer_ema = ema
+        self._ema_before, self.normalizer_ema = (current if previous is None else previous), ema
         return ema
 
     def __call__(self, preds: Predictions, targets: Targets) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -139,14 +155,18 @@ class RetinaNetLoss:
         return {"loss_cls": loss_cls, "loss_box": loss_box}, stats
 
 
-def classification_params(loss: LossConfig, class_counts: list[int] | None = None) -> dict[str, Any]:
+def classification_params(loss: LossConfig, class_counts: list[int] | None = None,
+                          written: Collection[str] = ()) -> dict[str, Any]:
     """The keyword arguments of ``loss.cls`` from ``loss``; a classification parameter it does not use
-    (``loss.gamma`` with ``loss.cls=bce``) must keep its default, otherwise a ConfigError.
+    (``loss.gamma`` with ``loss.cls=bce``) must keep its default and must not be among the keys the
+    user ``written`` (``core.config.written_keys``), otherwise a ConfigError:
+    ``loss.ohem_ratio=3`` with focal loss means another run than the one that would start.
     ``loss.class_alpha=inverse_frequency`` becomes per-class factors from ``class_counts`` (training
     boxes per class; None: only checked)."""
     defaults = LossConfig()
     takes = set(inspect.signature(CLASSIFICATION_LOSSES.get(loss.cls, FocalLoss)).parameters)
-    changed = [f for f in CLASSIFICATION_FIELDS if f not in takes and getattr(loss, f) != getattr(defaults, f)]
+    changed = [f for f in CLASSIFICATION_FIELDS
+               if f not in takes and (getattr(loss, f) != getattr(defaults, f) or f"loss.{f}" in written)]
     if changed and loss.cls in CLASSIFICATION_LOSSES:
         unused = ", ".join(f"loss.{f}={getattr(loss, f)}" for f in changed)
         raise ConfigError(f"loss.cls={loss.cls} does not use {unused}"

@@ -170,7 +170,8 @@ def focal_loss_from_labels(logits: Tensor, labels: Tensor, weight: Tensor, alpha
         if class_weight.shape != logits.shape[-1:]:
             raise ValueError(f"class_weight {tuple(class_weight.shape)} needs one value per class ({logits.shape[-1]})")
         class_weight = class_weight.to(logits)
-    return _FocalFromLabels.apply(logits, labels, weight.to(logits.dtype), class_weight, alpha, gamma)
+    # contiguous: the blocked backward writes its gradient through views of a (N * A, K) buffer
+    return _FocalFromLabels.apply(logits.contiguous(), labels, weight.to(logits.dtype), class_weight, alpha, gamma)
 
 
 def inverse_frequency_weights(counts: list[int]) -> list[float]:

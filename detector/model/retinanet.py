@@ -51,13 +51,16 @@ class RetinaNet(nn.Module):
         return self.fpn(self.body(x))
 
     def heads(self, images: Tensor, features: list[Tensor]) -> Predictions:
-        """The predictions on ``features`` (see ``forward``); ``images`` gives the anchors' device."""
+        """The predictions on ``features`` (see ``forward``); ``images`` gives the anchors' device and
+        the padded input size (torchvision-compatible anchors take their strides from it)."""
         sizes = [(f.shape[-2], f.shape[-1]) for f in features]  # ints; symbolic while exporting
         a = self.anchor_generator.num_anchors_per_location
+        h, w = images.shape[-2:]
+        padded = (h + (-h) % self.size_divisible, w + (-w) % self.size_divisible)  # as ``features`` pads
         return {
             "cls_logits": self.cls_head(features),
             "box_deltas": self.box_head(features),
-            "anchors": self.anchor_generator(sizes, images.device),
+            "anchors": self.anchor_generator(sizes, images.device, padded),
             "anchors_per_level": [h * w * a for h, w in sizes],
         }
 

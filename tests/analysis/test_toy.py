@@ -60,3 +60,15 @@ def test_runner_on_a_tiny_setting(tmp_path):
     assert "| 90:10 | focal_alpha_inverse |" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "decision_regions.png").stat().st_size > 10_000
     assert (tmp_path / "focal_curve.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0"], "at least 1 seed"),  # was an IndexError traceback, exit 1
+    (["--ratios", "0.9,1.5"], "strictly between 0 and 1"),
+    (["--losses", "focal,nope"], "unknown toy loss nope"),
+])
+def test_unusable_toy_arguments_are_one_line_errors(tmp_path, capsys, args, message):
+    assert cli(["toy", *args, "--out", str(tmp_path / "toy")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "toy").exists()

@@ -15,8 +15,9 @@ from detector.cli.main import main as cli
 from detector.core.checkpoint import CheckpointError
 from detector.core.config import DEFAULT_CONFIG, ConfigError, load_config
 from detector.core.config_files import find_config, shipped_config_dir, shipped_configs
-from detector.core.signals import TrainingInterrupted
+from detector.core.signals import STOPPED_EXIT_CODE, TrainingInterrupted
 from detector.data.problems import DataError
+from detector.engine.trainer import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,7 @@ def test_commands_that_read_a_config_share_one_default():
 
 
 @pytest.mark.parametrize("exc, line, code", [
-    (TrainingInterrupted("SIGTERM at step 3"), "stopped: SIGTERM at step 3", 1),
+    (TrainingInterrupted("SIGTERM at step 3"), "stopped: SIGTERM at step 3", STOPPED_EXIT_CODE),
     (DataError("a.jpg: NaN in bbox"), "error: a.jpg: NaN in bbox", 1),
     (ConfigError("unknown config key 'x'"), "error: unknown config key 'x'", 2),
     (CheckpointError("checkpoint 'c.pt' is truncated"), "error: checkpoint 'c.pt' is truncated", 2),
@@ -62,6 +63,7 @@ def test_commands_that_read_a_config_share_one_default():
     (OSError("image file 'a.jpg' cannot be decoded"), "error: image file 'a.jpg' cannot be decoded", 2),
     (ValueError("the training split has no images"), "error: the training split has no images", 2),
     (common.MissingExtraError("this needs the 'export' extra"), "error: this needs the 'export' extra", 2),
+    (NonFiniteLossError("non-finite loss at step 3"), "error: non-finite loss at step 3", 2),
     (KeyboardInterrupt(), "interrupted: KeyboardInterrupt", 130),
 ])
 def test_one_mapping_from_error_to_line_and_exit_code(exc, line, code, capsys):
@@ -130,3 +132,15 @@ def test_overrides_may_come_before_and_after_options():
     assert args.resume and args.init_from == "w.pt"
     with pytest.raises(SystemExit):
         cli(["train", "solver.lr=0.1", "--bogus"])
+
+
+@pytest.mark.parametrize("mistake, message", [
+    ("loss.cls=focall", "loss.cls': expected one of focal|"),
+    ("loss.ohem_ratio=3", "loss.cls=focal does not use loss.ohem_ratio=3.0"),  # its default, but written
+])
+def test_a_config_mistake_is_refused_before_any_work(tmp_path, capsys, mistake, message):
+    """Before, both started: a typo in loss.cls after generating and scanning 2300 images, ohem_ratio as the default run."""
+    root = tmp_path / "shapes"
+    assert cli(["train", mistake, f"data.root={root}", f"train.output_dir={tmp_path / 'run'}"]) == 2
+    assert message in capsys.readouterr().err
+    assert not root.exists() and not (tmp_path / "run").exists()  # no dataset generated, no run folder

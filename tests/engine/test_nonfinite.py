@@ -26,6 +26,9 @@ def poisoned(trainer: Trainer, bad_steps: set[int]) -> Trainer:
         def state_dict(self):
             return real.state_dict()
 
+        def rollback(self, skip):
+            real.rollback(skip)
+
     trainer.criterion = Poisoned()
     return trainer
 

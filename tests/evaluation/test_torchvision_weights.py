@@ -7,12 +7,16 @@ import json
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
+from torchvision.models.detection.image_list import ImageList
 
 import detector
 import evaluate
 from detector.core.checkpoint import CheckpointError
+from detector.core.config import load_config
 from detector.evaluation.evaluator import evaluate_checkpoint
+from detector.model.anchors import build_anchor_generator, feature_sizes
 from detector.model.weights import coco_names
 from tests.model.test_weights import randomised_torchvision_retinanet
 
@@ -167,3 +171,44 @@ def test_images_whose_sides_are_no_multiple_of_32_match_torchvision_at_the_borde
         # batched convs take other kernels: ~1e-5 relative on AVX-512, 5.4e-5 on an Intel Xeon with AMX; and
         # detections whose scores differ by less than that may swap places (AVX2), so each is paired by value
         assert_same_detections(got, e, box_rtol=1e-4, box_atol=2e-3, score_atol=1e-5)
+
+
+@pytest.mark.parametrize("hw", [(800, 1067), (800, 1202), (750, 1333)])
+def test_anchors_are_torchvisions_at_coco_sizes(hw):
+    """torchvision's stride is the padded input's side // the level's side per axis: 61 and 114 rather than
+    64 and 128 at P6 and P7 on an 800-pixel side. Nominal strides shifted boxes by 6 to 30 px there."""
+    cfg = load_config("coco2017_torchvision", [])
+    tv = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None).anchor_generator
+    padded = tuple(side + (-side) % cfg.model.size_divisible for side in hw)
+    sizes = feature_sizes(*padded)
+    maps = [torch.zeros(1, 1, h, w) for h, w in sizes]
+    expected = tv(ImageList(torch.zeros(1, 3, *padded), [hw]), maps)[0]
+    got = build_anchor_generator(cfg.model.anchors)(sizes, torch.device("cpu"), padded)
+    assert torch.equal(got, expected)
+
+
+def test_torchvisions_weights_give_its_detections_on_an_800_x_1067_image(tmp_path):
+    """The issue's repro at a COCO size, end to end: all 300 detections, boxes and scores as torchvision's."""
+    torch.manual_seed(0)  # the issue's model: torchvision's COCO layout, randomised statistics
+    tv = torchvision.models.detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    with torch.no_grad():
+        for m in tv.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+        bias = tv.head.classification_head.cls_logits.bias
+        bias.normal_(-2.5, 1.0)
+        na = torch.tensor([name in ("N/A", "__background__") for name in coco_names()])
+        bias.view(-1, 91)[:, na] = -100.0  # as trained COCO weights: the unused ids never fire
+    tv.eval()
+    torch.save(tv.state_dict(), tmp_path / "tv.pth")
+    pixels = np.random.default_rng(0).integers(0, 255, (800, 1067, 3), dtype=np.uint8)  # textured: no tied scores
+    Image.fromarray(pixels).save(tmp_path / "image.png")
+    with torch.no_grad():
+        [expected] = tv([torch.from_numpy(pixels).permute(2, 0, 1).float() / 255])
+    model = detector.load(tmp_path / "tv.pth", config="coco2017_torchvision", overrides=["model.backbone.frozen_bn=false"])
+    [got] = model.predict([tmp_path / "image.png"])
+    assert len(expected["scores"]) == 300 and (expected["boxes"][:, 2] > 1060).sum() > 10  # at the right border
+    assert_same_detections(got, expected, box_rtol=1e-4, box_atol=2e-3, score_atol=1e-5)
+    assert got["labels"].tolist() == expected["labels"].tolist()

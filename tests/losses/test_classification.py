@@ -1,6 +1,7 @@
 """The study's loss variants against their papers' formulas, written out by hand."""
 
 import math
+import typing
 
 import pytest
 import torch
@@ -159,3 +160,7 @@ def test_efl_starts_as_focal_loss_then_focuses_the_class_with_little_positive_gr
     restored = EqualizedFocalLoss()
     restored.load_state_dict(efl.state_dict())
     torch.testing.assert_close(restored.grads, efl.grads)
+
+
+def test_the_config_offers_exactly_the_losses_of_the_table():
+    assert set(typing.get_args(typing.get_type_hints(LossConfig)["cls"])) == set(CLASSIFICATION_LOSSES)
