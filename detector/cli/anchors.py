@@ -17,20 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from torchvision.io import write_png
-
 from detector.cli.common import add_config, add_overrides
-from detector.core.config import load_config
-from detector.data.build import build_dataset
-from detector.engine.recipes import choose_recipe
-from detector.evaluation.coverage import (
-    anchor_override,
-    dataset_boxes,
-    draw_coverage,
-    format_coverage,
-    measure,
-    suggest,
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from torchvision.io import write_png
+
+    from detector.core.config import load_config
+    from detector.data.build import build_dataset
+    from detector.engine.recipes import choose_recipe
+    from detector.evaluation.coverage import (
+        anchor_override,
+        dataset_boxes,
+        draw_coverage,
+        format_coverage,
+        measure,
+        suggest,
+    )
+
     cfg = load_config(args.config, args.overrides)
     if cfg.recipe == "auto":  # measure at the input size and anchors training would use
         choice = choose_recipe(args.config, args.overrides, search_anchors=False)

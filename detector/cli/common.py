@@ -16,12 +16,11 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from detector.core.checkpoint import CheckpointError
 from detector.core.config import DEFAULT_CONFIG, ConfigError
 from detector.core.config_files import shipped_configs
+from detector.core.errors import CheckpointError, NonFiniteLossError
 from detector.core.signals import STOPPED_EXIT_CODE, TrainingInterrupted
 from detector.data.problems import DataError
-from detector.engine.trainer import NonFiniteLossError
 
 
 class MissingExtraError(RuntimeError):

@@ -19,15 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torchvision.io import write_png
-
-from detector.api.predictor import Prediction, Predictor, detection_records, load
 from detector.cli.common import add_config, add_overrides
-from detector.core.structures import Detections
-from detector.data.image_files import image_paths
-from detector.evaluation.draw import draw_file
+
+if TYPE_CHECKING:  # the package loads when the command runs, not when its --help is shown
+    import torch
+
+    from detector.api.predictor import Prediction, Predictor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def draw(model: Predictor, file: Path, p: Prediction, min_score: float, min_size: int) -> torch.Tensor:
     """``file`` with ``p`` drawn in the class colours (labels as indices of ``class_names``)."""
+    import torch
+
+    from detector.core.structures import Detections
+    from detector.evaluation.draw import draw_file
+
     index = {c: j for j, c in enumerate(model.category_ids)}
     labels = torch.tensor([index[c] for c in p["labels"].tolist()], dtype=torch.int64)
     return draw_file(file, Detections(boxes=p["boxes"], scores=p["scores"], labels=labels),
@@ -58,6 +62,11 @@ def draw(model: Predictor, file: Path, p: Prediction, min_score: float, min_size
 
 
 def run(args: argparse.Namespace) -> int:
+    from torchvision.io import write_png
+
+    from detector.api.predictor import detection_records, load
+    from detector.data.image_files import image_paths
+
     if bool(args.weights) != bool(args.config):
         args.parser.error("--weights and --config go together")
     model = load(args.checkpoint or args.weights, args.config, args.overrides)

@@ -17,16 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from detector.analysis.missed import missed_report
-from detector.analysis.report import imbalance_report
-from detector.api.runs import evaluate
 from detector.cli.common import add_config, add_overrides
-from detector.core.config import Config, apply_overrides
-from detector.core.io import read_json
-from detector.data.coco import load_coco
-from detector.evaluation.compare import compare_table
-from detector.evaluation.evaluator import score_results
-from detector.evaluation.scores import format_report, score_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +59,16 @@ def check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from detector.analysis.missed import missed_report
+    from detector.analysis.report import imbalance_report
+    from detector.api.runs import evaluate
+    from detector.core.config import Config, apply_overrides
+    from detector.core.io import read_json
+    from detector.data.coco import load_coco
+    from detector.evaluation.compare import compare_table
+    from detector.evaluation.evaluator import score_results
+    from detector.evaluation.scores import format_report, score_report
+
     check(args)
     if args.compare:
         print(compare_table(args.compare))

@@ -19,8 +19,6 @@ import json
 from pathlib import Path
 
 from detector.cli.common import add_overrides, require_extra
-from detector.inference.detector import load_detector
-from detector.inference.export import compare_with_torch, export_onnx, export_program
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from detector.inference.detector import load_detector
+    from detector.inference.export import compare_with_torch, export_onnx, export_program
+
     if args.format == "onnx":  # torch's dynamo ONNX exporter needs onnx and onnxscript; --check runs ONNX Runtime
         for module in ("onnx", "onnxscript", *(["onnxruntime"] if args.check else [])):
             require_extra(module, "export")

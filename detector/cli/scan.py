@@ -16,13 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from torchvision.io import write_png
-
 from detector.cli.common import add_config, add_overrides
-from detector.core.config import load_config
-from detector.data.build import build_dataset, configured_splits, prepare_data, require_training_images
-from detector.data.coco import export_coco
-from detector.evaluation.draw import ground_truth_grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from torchvision.io import write_png
+
+    from detector.core.config import load_config
+    from detector.data.build import build_dataset, configured_splits, prepare_data, require_training_images
+    from detector.data.coco import export_coco
+    from detector.evaluation.draw import ground_truth_grid
+
     cfg = load_config(args.config, args.overrides)
     out = Path(args.output or Path("runs") / cfg.name / "scan")
     prepared, report = prepare_data(cfg, configured_splits(cfg.data), report_dir=out, strict=False)

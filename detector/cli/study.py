@@ -24,19 +24,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from detector.analysis.sweep import (
-    Run,
-    aggregate,
-    expand,
-    log_hparams,
-    parse_grid,
-    publish,
-    publish_run,
-    restore,
-    run_one,
-    threads_per_run,
-    write_tables,
-)
 from detector.cli.common import add_config, add_overrides
 
 TRAIN_COMMAND = [sys.executable, "-m", "detector", "train"]  # each run in its own process
@@ -56,6 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from detector.analysis.sweep import (
+        Run,
+        aggregate,
+        expand,
+        log_hparams,
+        parse_grid,
+        publish,
+        publish_run,
+        restore,
+        run_one,
+        threads_per_run,
+        write_tables,
+    )
+
     fixed, axes = parse_grid(args.overrides)
     try:
         seeds = [int(x) for x in args.seeds.split(",")]

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector.api.runs import train
 from detector.cli.common import add_config, add_overrides
-from detector.engine.budget import process_started
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from detector.api.runs import train
+    from detector.engine.budget import process_started
+
     outcome = train(args.config, args.overrides, resume=args.resume, init_from=args.init_from,
                     started=process_started())  # solver.time_budget: the whole command fits
     if outcome is not None:  # rank 0

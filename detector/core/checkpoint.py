@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
+from detector.core.errors import CheckpointError
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, truncated or not one of ours; the message names the file."""
+__all__ = ["CheckpointError", "load_checkpoint", "load_plain", "save_checkpoint"]
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:

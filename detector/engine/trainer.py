@@ -15,9 +15,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from detector.core.checkpoint import CheckpointError, load_checkpoint
+from detector.core.checkpoint import load_checkpoint
+from detector.core.errors import CheckpointError
 from detector.core.config import Config
 from detector.core.device import amp_dtype
+from detector.core.errors import NonFiniteLossError
 from detector.core.distributed import DistInfo, StopVote, any_rank, mean_over_ranks
 from detector.core.duration import parse_duration
 from detector.core.rng import get_rng_state, set_rng_state
@@ -36,10 +38,6 @@ from detector.evaluation.evaluator import EvalResult, evaluate_dataset
 from detector.inference.postprocess import PostProcessor
 from detector.losses.criterion import RetinaNetLoss
 from detector.model.retinanet import RetinaNet
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
 
 
 @dataclass
