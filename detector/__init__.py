@@ -18,6 +18,8 @@ The API is also reachable from the top (imported on first use, so ``import detec
     predictions = model.predict(["photo.jpg"])       # [{"boxes", "scores", "labels", "names"}]
     run = detector.train("shapes_quick", ["solver.max_iters=200"])
     result = detector.evaluate(run.run_dir / "best.pt")
+    checked, cover = detector.scan("raccoon"), detector.anchors("raccoon")   # a dataset before training
+    exported = detector.export(run.run_dir / "best.pt", "retinanet.onnx")
 """
 
 from typing import Any
@@ -33,8 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
 )
 
-__all__ = ["LAYERS", "Evaluation", "Prediction", "Predictor", "TrainResult", "detection_records", "evaluate", "load",
-           "train"]
+__all__ = ["LAYERS", "AnchorCoverage", "Evaluation", "Export", "Prediction", "Predictor", "Scan", "TrainResult",
+           "anchors", "detection_records", "evaluate", "export", "load", "scan", "train"]
 _API = frozenset(__all__) - {"LAYERS"}
 
 

@@ -15,7 +15,6 @@ positive anchors in yellow to <output>/.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from detector.cli.common import add_config, add_overrides
 
@@ -30,43 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchvision.io import write_png
+    from detector.api.datasets import anchors
+    from detector.evaluation.coverage import anchor_override, format_coverage
 
-    from detector.core.config import load_config
-    from detector.data.build import build_dataset
-    from detector.engine.recipes import choose_recipe
-    from detector.evaluation.coverage import (
-        anchor_override,
-        dataset_boxes,
-        draw_coverage,
-        format_coverage,
-        measure,
-        suggest,
-    )
-
-    cfg = load_config(args.config, args.overrides)
-    if cfg.recipe == "auto":  # measure at the input size and anchors training would use
-        choice = choose_recipe(args.config, args.overrides, search_anchors=False)
-        print(choice.line())
-        cfg = load_config(args.config, [*args.overrides, *choice.overrides])
-    dataset = build_dataset(cfg, args.split, train_transforms=False)
-    images = dataset_boxes(dataset, cfg.augment, args.max_images)
-    if not images:
-        raise ValueError(f"the {args.split} split has no images with a known size")
-    current = measure(images, cfg.model.anchors, cfg.matcher)
-    print(format_coverage(current, f"configured anchors ({anchor_override(cfg.model.anchors)})", dataset.class_names))
-    better, cov = suggest(images, cfg.model.anchors, cfg.matcher)
-    if cov.covered > current.covered:
-        print(format_coverage(cov, "suggested anchors", dataset.class_names))
-        print(f"to use them: focaldet train --config {args.config} {anchor_override(better)}")
+    cover = anchors(args.config, args.overrides, args.split, args.max_images, args.draw, args.output)
+    if cover.recipe:
+        print(cover.recipe)
+    print(format_coverage(cover.configured, f"configured anchors ({anchor_override(cover.configured_anchors)})",
+                          cover.class_names))
+    if cover.better:
+        print(format_coverage(cover.suggested, "suggested anchors", cover.class_names))
+        print(f"to use them: focaldet train --config {args.config} {cover.override}")
     else:
         print("no candidate anchors cover more boxes than the configured ones")
-    if args.draw:
-        ids = list(current.uncovered_ids) + [i.image_id for i in images if i.image_id not in current.uncovered_ids]
-        out = Path(args.output or Path("runs") / cfg.name / "coverage")
-        out.mkdir(parents=True, exist_ok=True)
-        for image_id in ids[: args.draw]:
-            write_png(draw_coverage(dataset, image_id, cfg.model.anchors, cfg.matcher),
-                      str(out / f"coverage_{image_id}.png"))
-        print(f"drew {min(args.draw, len(ids))} images to {out}/")
+    if cover.drawn:
+        print(f"drew {len(cover.drawn)} images to {cover.drawn[0].parent}/")
     return 0

@@ -11,21 +11,14 @@ type is a bug: its traceback shows.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable
-from types import ModuleType
 
 from detector.core.config import DEFAULT_CONFIG, ConfigError
 from detector.core.config_files import shipped_configs
-from detector.core.errors import CheckpointError, NonFiniteLossError
+from detector.core.errors import CheckpointError, MissingExtraError, NonFiniteLossError
 from detector.core.signals import STOPPED_EXIT_CODE, TrainingInterrupted
 from detector.data.problems import DataError
-
-
-class MissingExtraError(RuntimeError):
-    """A subcommand needs an optional dependency that is not installed; the message says which extra."""
-
 
 # (error type, what the line starts with, exit code); the first type that matches wins
 ERRORS: tuple[tuple[type[BaseException], str, int], ...] = (
@@ -59,15 +52,6 @@ def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
             raise
         print(found[0], file=sys.stderr)
         return found[1]
-
-
-def require_extra(module: str, extra: str) -> ModuleType:
-    """Import ``module``, which needs the optional ``extra``; its absence is one line saying what to install."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise MissingExtraError(f"this needs the '{extra}' extra ({exc.name} is not installed): "
-                                f"pip install 'focaldet[{extra}]'") from None
 
 
 def add_config(parser: argparse.ArgumentParser, default: str | None = DEFAULT_CONFIG, help: str = "") -> None:

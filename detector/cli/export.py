@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from detector.cli.common import add_overrides, require_extra
+from detector.cli.common import add_overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,18 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector.inference.detector import load_detector
-    from detector.inference.export import compare_with_torch, export_onnx, export_program
+    from detector.api.exports import export
 
-    if args.format == "onnx":  # torch's dynamo ONNX exporter needs onnx and onnxscript; --check runs ONNX Runtime
-        for module in ("onnx", "onnxscript", *(["onnxruntime"] if args.check else [])):
-            require_extra(module, "export")
-    detector = load_detector(args.checkpoint, ["train.device=cpu", *args.overrides])
-    if args.format == "program":
-        print(f"wrote {export_program(detector, args.output)}")
-        return 0
-    path = export_onnx(detector, args.output, args.opset)
-    print(f"wrote {path}")
-    if args.check:
-        print(json.dumps(compare_with_torch(path, detector, [Path(p) for p in args.check]), indent=1))
+    exported = export(args.checkpoint, args.output, args.format, args.opset, args.check or (), args.overrides)
+    print(f"wrote {exported.path}")
+    if exported.check is not None:
+        print(json.dumps(exported.check, indent=1))
     return 0

@@ -14,7 +14,6 @@ runs at the start of every training run (cached: unchanged images are not decode
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from detector.cli.common import add_config, add_overrides
 
@@ -29,26 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchvision.io import write_png
+    from detector.api.datasets import scan
+    from detector.data.problems import DataError
 
-    from detector.core.config import load_config
-    from detector.data.build import build_dataset, configured_splits, prepare_data, require_training_images
-    from detector.data.coco import export_coco
-    from detector.evaluation.draw import ground_truth_grid
-
-    cfg = load_config(args.config, args.overrides)
-    out = Path(args.output or Path("runs") / cfg.name / "scan")
-    prepared, report = prepare_data(cfg, configured_splits(cfg.data), report_dir=out, strict=False)
-    print(report.summary())
-    print(f"every problem: {out / 'data_report.txt'}")
-    for split, part in prepared.items():
-        if args.grid > 0 and part.coco["images"]:
-            grid = ground_truth_grid(build_dataset(cfg, split, prepared=part), args.grid, args.tile)
-            write_png(grid, str(out / f"gt_grid_{split}.png"))
-            print(f"ground truth drawn: {out / f'gt_grid_{split}.png'}")
-        if args.to_coco:
-            base = export_coco(part.coco, part.root, Path(args.to_coco) / f"{split}.json")
-            print(f"COCO JSON: {Path(args.to_coco) / f'{split}.json'} (data.{split}_images={base})")
-    report.raise_for(cfg.data.on_bad_image, out / "data_report.txt")  # a DataError: exit 1 (cli/common.py)
-    require_training_images(prepared, cfg.data.filter_empty)  # what training would stop on, too
+    checked = scan(args.config, args.overrides, args.output, args.grid, args.tile, args.to_coco)
+    print(checked.report.summary())
+    print(f"every problem: {checked.output / 'data_report.txt'}")
+    for picture in checked.grids.values():
+        print(f"ground truth drawn: {picture}")
+    for split, file in checked.coco.items():
+        print(f"COCO JSON: {file} (data.{split}_images={checked.image_folders[split]})")
+    if checked.stop:  # what training would stop on: exit 1 (cli/common.py)
+        raise DataError(checked.stop)
     return 0

@@ -13,7 +13,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from detector.cli.common import require_extra
+from detector.core.errors import require_extra
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

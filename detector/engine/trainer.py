@@ -16,12 +16,11 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from detector.core.checkpoint import load_checkpoint
-from detector.core.errors import CheckpointError
 from detector.core.config import Config
 from detector.core.device import amp_dtype
-from detector.core.errors import NonFiniteLossError
 from detector.core.distributed import DistInfo, StopVote, any_rank, mean_over_ranks
 from detector.core.duration import parse_duration
+from detector.core.errors import CheckpointError, NonFiniteLossError
 from detector.core.rng import get_rng_state, set_rng_state
 from detector.core.signals import StopFlag, TrainingInterrupted
 from detector.core.structures import Predictions, Targets

@@ -12,12 +12,13 @@ import pytest
 from detector.cli import common
 from detector.cli.main import COMMANDS, build_parser, chosen
 from detector.cli.main import main as cli
+from detector.core import errors
 from detector.core.checkpoint import CheckpointError
 from detector.core.config import DEFAULT_CONFIG, ConfigError, load_config
 from detector.core.config_files import find_config, shipped_config_dir, shipped_configs
+from detector.core.errors import NonFiniteLossError
 from detector.core.signals import STOPPED_EXIT_CODE, TrainingInterrupted
 from detector.data.problems import DataError
-from detector.core.errors import NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +86,7 @@ def test_commands_that_read_a_config_share_one_default():
     (FileNotFoundError("input 'x' does not exist"), "error: input 'x' does not exist", 2),
     (OSError("image file 'a.jpg' cannot be decoded"), "error: image file 'a.jpg' cannot be decoded", 2),
     (ValueError("the training split has no images"), "error: the training split has no images", 2),
-    (common.MissingExtraError("this needs the 'export' extra"), "error: this needs the 'export' extra", 2),
+    (errors.MissingExtraError("this needs the 'export' extra"), "error: this needs the 'export' extra", 2),
     (NonFiniteLossError("non-finite loss at step 3"), "error: non-finite loss at step 3", 2),
     (KeyboardInterrupt(), "interrupted: KeyboardInterrupt", 130),
 ])
@@ -104,9 +105,9 @@ def test_a_bug_keeps_its_traceback():
 
 
 def test_a_missing_extra_names_what_to_install():
-    with pytest.raises(common.MissingExtraError, match=r"'study' extra \(no_such_module_xyz is not installed\): "
+    with pytest.raises(errors.MissingExtraError, match=r"'study' extra \(no_such_module_xyz is not installed\): "
                                                        r"pip install 'focaldet\[study\]'"):
-        common.require_extra("no_such_module_xyz", "study")
+        errors.require_extra("no_such_module_xyz", "study")
 
 
 def test_shipped_configs_are_found_from_any_folder(tmp_path, monkeypatch):
@@ -135,14 +136,14 @@ def test_python_dash_m_detector_outside_the_repository(tmp_path):
 
 def test_export_without_its_extra_says_what_to_install(tiny_checkpoint, tmp_path, monkeypatch, capsys):
     """A user who installed the library alone gets the extra's name, not onnxscript's traceback."""
-    real = common.importlib.import_module
+    real = errors.importlib.import_module
 
     def without_onnxscript(name, *args):
         if name == "onnxscript":
             raise ModuleNotFoundError("No module named 'onnxscript'", name="onnxscript")
         return real(name, *args)
 
-    monkeypatch.setattr(common.importlib, "import_module", without_onnxscript)
+    monkeypatch.setattr(errors.importlib, "import_module", without_onnxscript)
     code = cli(["export", "--checkpoint", str(tiny_checkpoint[1]), "--output", str(tmp_path / "m.onnx")])
     assert code == 2 and not (tmp_path / "m.onnx").exists()
     assert capsys.readouterr().err.strip() == ("error: this needs the 'export' extra (onnxscript is not installed): "
