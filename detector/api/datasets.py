@@ -66,7 +66,7 @@ class AnchorCoverage:
     suggested_anchors: AnchorConfig  # the best candidate of the search (the configured ones when none is better)
     suggested: Coverage
     class_names: list[str]
-    recipe: str = ""  # with recipe: auto, the line saying which recipe's input size and anchors were measured
+    recipe: str = ""  # with recipe: auto, the line (printed) saying which recipe's input size and anchors were measured
     drawn: list[Path] = field(default_factory=list)  # coverage_<image id>.png: covered green, uncovered red
 
     @property
@@ -91,6 +91,7 @@ def anchors(config: str | Path | None = None, overrides: Sequence[str] = (), spl
     if cfg.recipe == "auto":  # measure at the input size and anchors training would use
         choice = choose_recipe(config, list(overrides), search_anchors=False)
         recipe = choice.line()
+        print(recipe)  # as training prints it, before the data is read
         cfg = load_config(config, [*overrides, *choice.overrides])
     dataset = build_dataset(cfg, split, train_transforms=False)
     images = dataset_boxes(dataset, cfg.augment, max_images)

@@ -33,8 +33,6 @@ def run(args: argparse.Namespace) -> int:
     from detector.evaluation.coverage import anchor_override, format_coverage
 
     cover = anchors(args.config, args.overrides, args.split, args.max_images, args.draw, args.output)
-    if cover.recipe:
-        print(cover.recipe)
     print(format_coverage(cover.configured, f"configured anchors ({anchor_override(cover.configured_anchors)})",
                           cover.class_names))
     if cover.better:

@@ -1,7 +1,9 @@
 """Every value of every documented choice survives a whole run: train with a checkpoint, --resume,
-evaluate. The list comes from the config's own ``Literal`` annotations, the classification-loss table
-and the documented booleans, so a new choice is run the day it is added. One shared tiny dataset (in
-every format), one step and its checkpoint, a resume to the second, an evaluation of the checkpoint."""
+evaluate. The list comes from the config's own ``Literal`` annotations (the classification-loss
+table's names among them) and the documented booleans, so a new choice is run the day it is added.
+The values are packed into a handful of combined runs (each key once per run, every combination a
+valid config; each run's id lists the values it sets), rather than one run per value. One shared tiny
+dataset (in every format), one step and its checkpoint, a resume to the second, an evaluation."""
 
 from __future__ import annotations
 
@@ -16,13 +18,16 @@ import torch
 import torchvision
 
 import detector
-from detector.core.config import DEFAULT_CONFIG, Config, load_config
+from detector.core.config import DEFAULT_CONFIG, Config, ConfigError, load_config
 from detector.core.device import amp_dtype, resolve_device
 from detector.data.synthetic import ensure_synthetic
 from detector.engine.setup import build_trainer
+from detector.losses.criterion import classification_params
 from tests.conftest import TINY_RUN, tiny_config, voc_xml
 
 BOOLEANS = ("matcher.allow_low_quality",)  # documented switches run both ways
+PER_RUN = 8  # options one combined run sets at most, so that a failure still points at few values
+APART = [{"recipe", "model.backbone.name"}]  # recipe=imagenet's weights (made here) are a ResNet-18's
 
 
 def literal_choices(obj: object = Config(), prefix: str = "") -> list[tuple[str, str]]:
@@ -106,30 +111,56 @@ def formats(tmp_path_factory) -> dict[str, list[str]]:
     return out
 
 
-def cases() -> list[tuple[str, str]]:
+def packs() -> list[dict[str, str]]:
+    """Every option the tiny run does not already use, packed greedily into as few runs as possible:
+    a value joins the first run that does not set its key yet and stays a valid config with it (the
+    data format's own keys come from the ``formats`` fixture, so it is checked as synthetic data)."""
     tiny = load_config(DEFAULT_CONFIG, TINY_RUN)  # what detector.train(None, TINY_RUN) runs
-    kept = [(k, v) for k, v in every_option() if runnable(k, v) and not same_as_tiny(k, v, tiny)]
-    return [("baseline", "")] + kept
+    runs: list[dict[str, str]] = []
+    for key, value in every_option():
+        if not runnable(key, value) or same_as_tiny(key, value, tiny):
+            continue
+        for run in [*runs, {}]:
+            if key in run or len(run) >= PER_RUN or any({key, k} in APART for k in run):
+                continue
+            candidate = {**run, key: value}
+            # recipe=auto is scratch here (a CPU, no pretrained weights), whose mosaic needs letterbox resizing
+            checked = [f"{k}={'scratch' if (k, v) == ('recipe', 'auto') else v}" for k, v in candidate.items()
+                       if k != "data.dataset"]
+            try:  # what training checks before any work
+                cfg = load_config(DEFAULT_CONFIG, [*TINY_RUN, *checked])
+                classification_params(cfg.loss, written={f"{k}" for k in candidate})
+            except ConfigError:
+                continue
+            if not run:
+                runs.append(run)
+            run[key] = value
+            break
+    return [{}, *runs]  # {}: the tiny run itself, the baseline
 
 
 def test_the_option_list_comes_from_the_config():
     pairs = every_option()
     assert ("loss.cls", "qfl") in pairs and ("data.dataset", "yolo") in pairs and ("train.amp", "bf16") in pairs
     assert len(pairs) == len(set(pairs)) >= 45
+    tiny = load_config(DEFAULT_CONFIG, TINY_RUN)
+    packed = {(k, v) for run in packs() for k, v in run.items()}
+    assert packed == {(k, v) for k, v in pairs if runnable(k, v) and not same_as_tiny(k, v, tiny)}
+    assert len(packs()) <= 10  # a handful of runs, not one per value
 
 
-@pytest.mark.parametrize("key, value", cases(), ids=lambda x: str(x))
-def test_a_whole_run_with(key, value, formats, tmp_path):
-    data = formats[value] if key == "data.dataset" else formats["synthetic"]
-    option = [f"{key}={value}"] if key not in ("baseline", "data.dataset") else []
-    option += formats["imagenet_weights"] if (key, value) == ("recipe", "imagenet") else []  # no downloads in tests
-    run = [*data, *TINY_RUN, *option, "train.checkpoint_period=100", "train.vis_images=0",
+@pytest.mark.parametrize("options", packs(), ids=lambda run: ",".join(f"{k}={v}" for k, v in run.items()) or "baseline")
+def test_a_whole_run_with(options, formats, tmp_path):
+    data = formats[options.get("data.dataset", "synthetic")]
+    chosen = [f"{k}={v}" for k, v in options.items() if k != "data.dataset"]
+    chosen += formats["imagenet_weights"] if options.get("recipe") == "imagenet" else []  # no downloads in tests
+    run = [*data, *TINY_RUN, *chosen, "train.checkpoint_period=100", "train.vis_images=0",
            f"train.output_dir={tmp_path / 'run'}", "inference.score_thresh=0.0"]
     build_trainer(load_config(DEFAULT_CONFIG, [*run, "solver.max_iters=2"])).fit(until=1)  # a checkpoint at step 1
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 1
     second = detector.train(None, [*run, "solver.max_iters=2"], resume=True)
     assert second.metrics["step"] == 2
     state = torch.load(second.run_dir / "last.pt", weights_only=True)
-    assert state["config"]["loss"]["cls"] == (value if key == "loss.cls" else "focal")
+    assert state["config"]["loss"]["cls"] == options.get("loss.cls", "focal")
     evaluation = detector.evaluate(second.run_dir / "last.pt", output=tmp_path / "eval")
     assert set(evaluation.result.stats) >= {"AP", "AP50"} and (tmp_path / "eval" / "eval_metrics.json").is_file()

@@ -56,15 +56,14 @@ def test_sigterm_saves_and_resume_continues(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg.solver.max_iters = 5000  # far more than the test waits for
     cfg.train.checkpoint_period = 100_000  # so last.pt can only come from the signal
-    cfg.train.eval_period = 0
+    cfg.train.eval_period, cfg.train.log_period = 0, 1
     save_yaml(cfg, tmp_path / "cfg.yaml")
     proc = subprocess.Popen([sys.executable, "train.py", "--config", str(tmp_path / "cfg.yaml")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = Path(cfg.train.output_dir)
     deadline = time.time() + 120
-    while not list(run.glob("events.out.tfevents.*")) and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(4)  # a few training steps
+    while logged_steps(run) < 2 and proc.poll() is None and time.time() < deadline:  # a few training steps
+        time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == STOPPED_EXIT_CODE, out

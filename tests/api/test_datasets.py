@@ -1,9 +1,7 @@
-"""``detector.scan``, ``detector.anchors`` and ``detector.export``: the calls behind ``focaldet scan``,
-``anchors`` and ``export``, returning what those print."""
+"""``detector.scan`` and ``detector.anchors``: the calls behind ``focaldet scan`` and ``anchors``,
+returning what those print (``detector.export``: tests/inference/test_export.py)."""
 
 import json
-
-import torch
 
 import detector
 from detector.core.config import save_yaml
@@ -34,14 +32,6 @@ def test_anchors_measures_searches_and_draws(tmp_path):
     assert cover.suggested.covered > cover.configured.covered
     assert cover.override.startswith("model.anchors.sizes=[") and cover.recipe == ""
     assert [p.parent for p in cover.drawn] == [tmp_path / "cov"] * 2 and all(p.is_file() for p in cover.drawn)
-
-
-def test_export_writes_a_program_that_loads(tiny_checkpoint, tmp_path):
-    exported = detector.export(tiny_checkpoint[1], tmp_path / "m.pt2", format="program")
-    assert exported.format == "program" and exported.check is None
-    program = torch.export.load(str(exported.path))
-    outputs = program.module()(torch.rand(1, 3, 96, 96))
-    assert outputs[0].shape[0] == 1  # cls_logits (1, A, K)
 
 
 def test_a_config_file_works_as_in_the_cli(tmp_path):
