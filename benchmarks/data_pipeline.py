@@ -72,7 +72,7 @@ def jpeg_dataset(folder: Path, count: int, width: int = 800, height: int = 600) 
     return images, ann_file
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/shapes_focal.yaml")
     p.add_argument("--setup", default=None, help="a benchmarks.setups architecture (with --jpeg)")
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="where the model's step is timed")
     p.add_argument("--loader-only", action="store_true", help="skip timing the model (R50 at 800 px on a CPU)")
     p.add_argument("overrides", nargs="*")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     cfg = setup_config(args.setup) if args.setup else load_config(args.config)
     overrides = list(args.overrides)
     if args.jpeg:

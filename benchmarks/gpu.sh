@@ -11,29 +11,5 @@ PY=${PYTHON:-python}  # the suite's test passes the interpreter it runs under
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-docs/perf/gpu}
 AMP=${AMP:-bf16}
-REPS=5
-SETUPS="default r50-800-b8 r50-800-b16"
-if [ "${SMOKE:-0}" = 1 ]; then REPS=1; SETUPS="default"; fi
-mkdir -p "$OUT"
-"$PY" -m pytest -q -m cuda tests/engine/test_cuda.py
-"$PY" -c "from detector.core.device import machine; import json; print(json.dumps(machine(), indent=1))" > "$OUT/machine.json"
-for setup in $SETUPS; do
-  "$PY" -m benchmarks.train_step --setup "$setup" --device "$DEVICE" --amp "$AMP" --channels-last \
-    --tv-same-settings --reps "$REPS" > "$OUT/train_step_$setup.json"
-  "$PY" -m benchmarks.inference --setup "$setup" --device "$DEVICE" --amp "$AMP" --channels-last \
-    --reps "$REPS" > "$OUT/inference_$setup.json"
-done
-# torch.compile of forward + loss (train.compile), and the loader on 800 px JPEGs against the step
-if [ "${SMOKE:-0}" = 1 ]; then BIG=default; JPEG=16; WORKERS=1; else BIG=r50-800-b16; JPEG=400; WORKERS=$(( $(nproc) - 2 )); fi
-if [ "${SMOKE:-0}" != 1 ]; then  # compiling takes minutes on a CPU; tests/engine/test_fast_paths.py covers the path
-  "$PY" -m benchmarks.train_step --setup "$BIG" --device "$DEVICE" --amp "$AMP" --channels-last --compile \
-    --reps "$REPS" > "$OUT/train_step_${BIG}_compile.json"
-fi
-"$PY" -m benchmarks.data_pipeline --jpeg "$JPEG" --setup "$BIG" --device "$DEVICE" --batches 4 \
-  train.num_workers="$WORKERS" > "$OUT/data_pipeline_jpeg.json"
-if [ "${SMOKE:-0}" = 1 ]; then
-  "$PY" -m benchmarks.loss_memory --images 2 --size 128 --classes 3 --reps 1 > "$OUT/loss_memory.json"
-else
-  "$PY" -m benchmarks.loss_memory > "$OUT/loss_memory.json"
-fi
-echo "wrote $(ls "$OUT" | wc -l) files to $OUT"
+# every step in one Python process (benchmarks/suite.py): torch is imported once
+exec "$PY" -m benchmarks.suite --device "$DEVICE" --amp "$AMP" --out "$OUT" $([ "${SMOKE:-0}" = 1 ] && echo --smoke)

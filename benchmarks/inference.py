@@ -22,14 +22,14 @@ from detector.core.device import machine
 from detector.inference.postprocess import PostProcessor
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--setup", choices=sorted(SETUPS), default="default")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--channels-last", action="store_true", help="ours in channels_last")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none", help="autocast, both contenders")
     p.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.manual_seed(0)
     device = torch.device(args.device)
     cfg = setup_config(args.setup)

@@ -100,7 +100,7 @@ def worker(args) -> dict[str, float]:
     return {"peak_mib_above_inputs": round(peak - base, 1), "median_s": round(statistics.median(times), 4)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=2)
     p.add_argument("--size", type=int, default=800)
@@ -108,7 +108,7 @@ def main() -> None:
     p.add_argument("--boxes", type=int, default=20)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--worker", choices=["ours", "torchvision"], help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args)))
         return

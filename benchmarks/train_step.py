@@ -79,7 +79,7 @@ def torchvision_step(cfg, num_classes: int, batch, device, amp: str, channels_la
     return step
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--setup", choices=sorted(SETUPS), default="default")
     p.add_argument("--reps", type=int, default=5)
@@ -90,7 +90,7 @@ def main() -> None:
                    help="also run torchvision with the same --amp/--channels-last")
     p.add_argument("--compile", action="store_true", help="ours with forward + loss torch.compile'd (train.compile)")
     p.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.manual_seed(0)
     device = torch.device(args.device)
     cfg = setup_config(args.setup)
