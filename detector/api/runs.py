@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from detector.core.config import DEFAULT_CONFIG, Config, load_config, unused_settings, written_keys
+from detector.core.config import DEFAULT_CONFIG, Config, load_config
+from detector.core.config_checks import unused_settings, written_keys
 from detector.core.distributed import init_distributed, shutdown
 from detector.data.coco import CocoDetection
 from detector.engine.recipes import choose_recipe

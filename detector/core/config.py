@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from detector.core.config_files import DEFAULT_CONFIG, find_config, recipe_file
-from detector.core.config_layers import config_layers, dotted, explicit_keys, merge_layers, own_layers, read_yaml
+from detector.core.config_layers import config_layers, explicit_keys, merge_layers, read_yaml
 from detector.core.duration import parse_duration
 from detector.core.typed_merge import ConfigError, merge_into, parse_override
 
@@ -384,79 +384,11 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"solver.time_budget: {exc}") from None
 
 
-# settings that one choice elsewhere makes meaningless: (key, the choice's key, the values that use it)
-USED_ONLY_WITH: tuple[tuple[str, str, tuple[Any, ...] | None], ...] = (
-    ("data.synthetic", "data.dataset", ("synthetic",)),
-    ("data.train_sets", "data.dataset", ("voc",)),
-    ("data.val_sets", "data.dataset", ("voc",)),
-    ("data.yolo_yaml", "data.dataset", ("yolo",)),
-    ("data.class_file", "data.dataset", ("csv",)),
-    ("augment.max_size", "augment.resize", ("shortest_edge",)),
-    ("matcher.bg_iou", "matcher.name", ("iou",)),
-    ("matcher.allow_low_quality", "matcher.name", ("iou",)),
-    ("matcher.topk", "matcher.name", ("atss",)),
-    ("loss.beta", "loss.box", ("smooth_l1",)),
-    ("solver.momentum", "solver.optimizer", ("sgd",)),
-    ("solver.betas", "solver.optimizer", ("adamw",)),
-    ("solver.steps", "solver.schedule", ("step",)),
-    ("solver.step_gamma", "solver.schedule", ("step",)),
-    ("solver.warmup_fraction", "solver.time_budget", None),  # None: used when the choice is set at all
-    ("train.ema_tau", "train.ema_decay", None),
-)
-
-
-def _value(cfg: Any, key: str) -> Any:
-    for part in key.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def _leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(_leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
-    return out
-
-
-def written_keys(path: str | Path | None, overrides: list[str] | None = None) -> set[str]:
-    """What the user wrote for this run, as dotted keys with their sections: every key of the config
-    file itself (not of its ``_base_`` files) and of the overrides. A file that names every key (a
-    resolved config: a run folder's config.yaml, ``save_yaml``) counts only the values it changes
-    from the defaults, since it did not choose the others."""
-    own, overrides_layers = own_layers(path, overrides)
-    defaults = _leaves(Config().to_dict())
-    if set(_leaves(own)) >= set(defaults):
-        changed = {key for key, value in _leaves(own).items() if value != defaults.get(key)}
-        own = {}
-        for key in changed:
-            node = own
-            *sections, leaf = key.split(".")
-            for section in sections:
-                node = node.setdefault(section, {})
-            node[leaf] = True
-    return dotted(own).union(*(dotted(data) for _, data in overrides_layers))
-
-
-def unused_settings(cfg: Config, written: set[str]) -> list[str]:
-    """One line for each key in ``written`` (``written_keys``) that this run will
-    not read because of a choice elsewhere (``USED_ONLY_WITH``), e.g. ``solver.momentum`` with AdamW.
-    The loss's own parameters are checked where the losses are known (``losses.criterion``)."""
-    lines = []
-    for key, choice, values in USED_ONLY_WITH:
-        chosen = _value(cfg, choice)
-        used = bool(chosen) if values is None else chosen in values
-        if key in written and not used:
-            wants = f"{choice} set" if values is None else f"{choice}={'|'.join(map(str, values))}"
-            lines.append(f"{key} is set but not used: it applies with {wants} only (this run: {choice}="
-                         f"{chosen if chosen != '' else chr(34) * 2})")
-    return lines
-
-
 def save_yaml(cfg: Config, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 __all__ = [
     "DEFAULT_CONFIG", "Config", "ConfigError", "apply_overrides", "explicit_keys", "from_dict", "load_config",
-    "parse_override", "save_yaml", "unused_settings", "validate", "written_keys",
+    "parse_override", "save_yaml", "validate",
 ]

@@ -7,9 +7,8 @@ from detector.core.config import (
     load_config,
     parse_override,
     save_yaml,
-    unused_settings,
-    written_keys,
 )
+from detector.core.config_checks import unused_settings, written_keys
 from detector.core.config_files import shipped_configs
 
 
