@@ -21,6 +21,7 @@ from detector.core.config import DEFAULT_CONFIG, Config, load_config
 from detector.core.config_checks import unused_settings, written_keys
 from detector.core.distributed import init_distributed, shutdown
 from detector.data.coco import CocoDetection
+from detector.data.formats import check_format, format_key_rules
 from detector.engine.recipes import choose_recipe
 from detector.engine.setup import build_trainer, run_dir_of
 from detector.evaluation.evaluator import EvalResult, evaluate_checkpoint
@@ -76,7 +77,8 @@ def check_settings(cfg: Config, config: str | Path, overrides: Sequence[str], sh
     loss parameter of another loss is a ConfigError, anything else a printed warning (``show``)."""
     written = written_keys(config, list(overrides))
     classification_params(cfg.loss, written=written)
-    for line in unused_settings(cfg, written) if show else ():
+    check_format(cfg.data)
+    for line in unused_settings(cfg, written, format_key_rules()) if show else ():
         print(f"warning: {line}")
 
 

@@ -360,14 +360,6 @@ def validate(cfg: Config) -> None:
         (0 <= cfg.model.backbone.freeze_stages <= 5, "model.backbone.freeze_stages must be in 0..5"),
         (len(cfg.loss.box_coder_weights) == 4, "loss.box_coder_weights needs 4 values"),
         (len(cfg.solver.betas) == 2, "solver.betas needs 2 values (AdamW's beta1, beta2)"),
-        (cfg.data.dataset != "voc" or bool(cfg.data.train_sets or cfg.data.val_sets or cfg.data.train_annotations
-                                            or cfg.data.val_annotations),
-         "data.dataset=voc needs data.train_annotations (a folder of XML files) or data.train_sets "
-         "(e.g. ['VOC2007:trainval'])"),
-        (cfg.data.dataset != "yolo" or bool(cfg.data.yolo_yaml or cfg.data.train_images or cfg.data.val_images),
-         "data.dataset=yolo needs data.yolo_yaml (a data.yaml) or data.train_images (an image folder)"),
-        (cfg.data.dataset != "csv" or bool(cfg.data.train_annotations or cfg.data.val_annotations),
-         "data.dataset=csv needs data.train_annotations (a CSV file: path,x1,y1,x2,y2,class_name)"),
         (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction must be in [0, 1)"),
         (cfg.data.max_image_pixels >= 0, "data.max_image_pixels must be >= 0 (0 = no limit)"),
         (cfg.model.size_divisible >= 1, "model.size_divisible must be >= 1"),

@@ -5,6 +5,7 @@ known (``losses.criterion.classification_params``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,9 @@ from detector.core.config_layers import dotted, own_layers
 
 # settings that one choice elsewhere makes meaningless: (key, the choice's key, the values that use it;
 # None: used whenever the choice is set at all)
-USED_ONLY_WITH: tuple[tuple[str, str, tuple[Any, ...] | None], ...] = (
-    ("data.synthetic", "data.dataset", ("synthetic",)),
-    ("data.train_sets", "data.dataset", ("voc",)),
-    ("data.val_sets", "data.dataset", ("voc",)),
-    ("data.yolo_yaml", "data.dataset", ("yolo",)),
-    ("data.class_file", "data.dataset", ("csv",)),
+# (the data format's own keys are the formats table's: ``data.formats.format_key_rules``)
+Rule = tuple[str, str, tuple[Any, ...] | None]
+USED_ONLY_WITH: tuple[Rule, ...] = (
     ("augment.max_size", "augment.resize", ("shortest_edge",)),
     ("matcher.bg_iou", "matcher.name", ("iou",)),
     ("matcher.allow_low_quality", "matcher.name", ("iou",)),
@@ -62,11 +60,12 @@ def written_keys(path: str | Path | None, overrides: list[str] | None = None) ->
     return keys.union(*(dotted(data) for _, data in override_layers))
 
 
-def unused_settings(cfg: Config, written: set[str]) -> list[str]:
+def unused_settings(cfg: Config, written: set[str], more: Sequence[Rule] = ()) -> list[str]:
     """One line for each key in ``written`` (``written_keys``) that this run will not read because of a
-    choice elsewhere (``USED_ONLY_WITH``), e.g. ``solver.momentum`` with AdamW."""
+    choice elsewhere (``USED_ONLY_WITH`` and the ``more`` rules of layers above, e.g. the data
+    formats' own keys), e.g. ``solver.momentum`` with AdamW."""
     lines = []
-    for key, choice, values in USED_ONLY_WITH:
+    for key, choice, values in [*more, *USED_ONLY_WITH]:
         chosen = _value(cfg, choice)
         used = bool(chosen) if values is None else chosen in values
         if key in written and not used:
@@ -76,4 +75,4 @@ def unused_settings(cfg: Config, written: set[str]) -> list[str]:
     return lines
 
 
-__all__ = ["USED_ONLY_WITH", "unused_settings", "written_keys"]
+__all__ = ["USED_ONLY_WITH", "Rule", "unused_settings", "written_keys"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,18 +22,15 @@ from detector.core.config import Config, DataConfig
 from detector.core.normalization import IMAGENET_MEAN
 from detector.core.signals import ignore_stop_signals
 from detector.core.structures import Sample, Targets
-from detector.data.coco import CocoDetection, coco_draft, coco_from_dict
-from detector.data.csv_format import csv_classes, csv_draft, read_class_file
+from detector.data.coco import CocoDetection, coco_from_dict
 from detector.data.draft import Draft, finish
+from detector.data.formats import check_format, configured, data_format, read_draft
 from detector.data.images import ImageInfo, set_pixel_limit
 from detector.data.noise import corrupt, noise_active
 from detector.data.problems import DataError, DataReport
 from detector.data.scan import scan_images
 from detector.data.split import load_or_make_split, split_draft
-from detector.data.synthetic import ensure_synthetic
 from detector.data.transforms import DetectionTransform
-from detector.data.voc import read_voc_folder, read_voc_sets, voc_classes, voc_draft
-from detector.data.yolo import classes_txt, list_images, read_yolo_yaml, split_sources, yolo_draft
 
 SPLITS = ("train", "val")
 
@@ -62,107 +59,15 @@ def require_training_images(prepared: dict[str, PreparedSplit], filter_empty: bo
                         + (" with boxes (data.filter_empty=true)" if filter_empty else ""))
 
 
-def split_paths(cfg: DataConfig, split: str) -> tuple[Path, Path]:
-    """(image folder, annotation file) of a COCO-format ``split`` ("train" or "val")."""
-    images = getattr(cfg, f"{split}_images") or str(Path(cfg.root) / split)
-    annotations = getattr(cfg, f"{split}_annotations") or str(Path(cfg.root) / "annotations" / f"{split}.json")
-    return Path(images), Path(annotations)
-
-
-def _configured(cfg: DataConfig, split: str) -> bool:
-    if cfg.dataset == "synthetic" or (cfg.dataset == "yolo" and cfg.yolo_yaml):
-        return True
-    if cfg.dataset == "coco":  # named, or the default <root>/annotations/<split>.json is there
-        return bool(getattr(cfg, f"{split}_annotations")) or split_paths(cfg, split)[1].is_file()
-    keys = (f"{split}_sets", f"{split}_annotations") if cfg.dataset == "voc" else (f"{split}_annotations",)
-    if cfg.dataset == "yolo":
-        keys = (f"{split}_images",)
-    return any(getattr(cfg, k) for k in keys)
-
-
-def _voc_files(cfg: DataConfig, split: str) -> tuple[list, list[Path], str, Path]:
-    annotations = getattr(cfg, f"{split}_annotations")
-    if annotations:
-        images = getattr(cfg, f"{split}_images")
-        files, unannotated = read_voc_folder(Path(annotations), Path(images) if images else None)
-        return files, unannotated, f"VOC XML folder '{annotations}'", Path(images or annotations)
-    sets = getattr(cfg, f"{split}_sets")
-    return read_voc_sets(Path(cfg.root), sets), [], f"VOC {sets} under '{cfg.root}'", Path(cfg.root)
-
-
-def _yolo_images(cfg: DataConfig, split: str) -> tuple[list[Path], list[str], str, Path]:
-    """(images, class names from the data, source, root) of a YOLO split."""
-    if cfg.yolo_yaml:
-        data = read_yolo_yaml(Path(cfg.yolo_yaml))
-        images = list_images(split_sources(data, split, Path(cfg.yolo_yaml)))
-        return images, data["names"], f"YOLO '{cfg.yolo_yaml}' {split}", data["root"]
-    folder = Path(getattr(cfg, f"{split}_images"))
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data.{split}_images: YOLO image folder '{folder}' does not exist")
-    images = list_images([folder])
-    return images, classes_txt(images), f"YOLO images '{folder}'", folder
-
-
-def class_names_of(cfg: DataConfig, split: str = "", found: Callable[[], list[str]] | None = None) -> list[str]:
-    """The class list of a VOC, CSV or YOLO dataset: ``data.class_names``, else the format's own
-    (YOLO data.yaml or classes.txt, CSV class file), else discovered in the training split
-    (VOC, CSV) and printed. Stored back into ``cfg`` so the saved config and checkpoint name them.
-    ``found`` gives the names in ``split``, already read by the caller, so it is not read twice."""
-    if cfg.class_names or cfg.dataset not in ("voc", "csv", "yolo"):
-        return cfg.class_names
-    source = "train" if _configured(cfg, "train") else "val"
-    if cfg.dataset == "csv" and cfg.class_file:
-        names = read_class_file(Path(cfg.class_file))
-    elif found is not None and split == source:
-        names = found()
-    elif cfg.dataset == "yolo":
-        names = _yolo_images(cfg, source)[1]
-    elif cfg.dataset == "csv":
-        names = csv_classes(Path(getattr(cfg, f"{source}_annotations")))
-    else:
-        names = voc_classes(_voc_files(cfg, source)[0])
-    if not names and cfg.dataset == "yolo":
-        raise ValueError("YOLO data without class names: set data.class_names, or use a data.yaml "
-                         "with 'names', or put LabelImg's classes.txt in the label folder")
-    if not names:
-        raise ValueError(f"no classes found in the {source} annotations of this {cfg.dataset} dataset")
-    if cfg.dataset in ("voc", "csv") and not cfg.class_file:
-        print(f"{cfg.dataset.upper()} classes discovered in the {source} split: {names}")
-    cfg.class_names = names
-    return names
-
-
-def read_draft(cfg: DataConfig, split: str) -> Draft:
-    """The annotations of ``split`` as configured, not yet checked against the images."""
-    if not _configured(cfg, split):
-        coco = f"data.{split}_images and data.{split}_annotations (no {split_paths(cfg, split)[1]})"
-        hint = {"voc": f"data.{split}_annotations or data.{split}_sets", "yolo": f"data.{split}_images",
-                "csv": f"data.{split}_annotations", "coco": coco}[cfg.dataset]
-        raise ValueError(f"no {split} split: set {hint}, or data.val_fraction=0.2 to hold out training images")
-    if cfg.dataset in ("synthetic", "coco"):
-        images, annotations = split_paths(cfg, split)
-        return coco_draft(images, annotations)
-    if cfg.dataset == "voc":
-        files, unannotated, source, root = _voc_files(cfg, split)
-        names = class_names_of(cfg, split, lambda: voc_classes(files))
-        return voc_draft(files, names, source, root, unannotated)
-    if cfg.dataset == "csv":
-        path = Path(getattr(cfg, f"{split}_annotations"))
-        return csv_draft(path, class_names_of(cfg, split, lambda: csv_classes(path)), f"CSV file '{path}'")
-    yolo_images, own, source, root = _yolo_images(cfg, split)
-    if own and cfg.class_names and cfg.class_names != own and cfg.yolo_yaml:
-        raise ValueError(f"data.class_names {cfg.class_names} differ from the names in '{cfg.yolo_yaml}' {own}; "
-                         "leave data.class_names empty to use the YAML's")
-    return yolo_draft(yolo_images, class_names_of(cfg, split, lambda: own), source, root)
-
-
 def _drafts(cfg: Config, splits: tuple[str, ...], run_dir: Path | None) -> dict[str, Draft]:
     data = cfg.data
-    if data.dataset == "synthetic":
-        ensure_synthetic(data.synthetic, data.root)
+    fmt = data_format(data)
+    check_format(data)
+    if fmt.prepare is not None:
+        fmt.prepare(data)
     if data.val_fraction <= 0:
         return {s: read_draft(data, s) for s in splits}
-    if data.dataset not in ("yolo", "synthetic") and _configured(data, "val"):
+    if not fmt.layout_names_val and configured(data, "val"):
         raise ValueError("data.val_fraction holds out a validation split, but one is also configured; "
                          "use one or the other")
     if not data.split_file and run_dir is not None:
@@ -205,7 +110,7 @@ def _duplicates(drafts: dict[str, Draft], infos: dict[Path, ImageInfo]) -> None:
 
 def configured_splits(cfg: DataConfig) -> tuple[str, ...]:
     """The splits ``cfg`` names: train, and val when configured or held out."""
-    return SPLITS if cfg.val_fraction > 0 or _configured(cfg, "val") else ("train",)
+    return SPLITS if cfg.val_fraction > 0 or configured(cfg, "val") else ("train",)
 
 
 def prepare_data(cfg: Config, splits: tuple[str, ...] = SPLITS, run_dir: Path | None = None,

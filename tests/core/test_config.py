@@ -10,6 +10,7 @@ from detector.core.config import (
 )
 from detector.core.config_checks import unused_settings, written_keys
 from detector.core.config_files import shipped_configs
+from detector.data.formats import format_key_rules
 
 
 def test_defaults_and_yaml_and_override(tmp_path):
@@ -99,19 +100,20 @@ def test_a_key_written_twice_is_refused_naming_it_and_its_lines(tmp_path):
 def test_settings_the_run_will_not_use_are_named():
     written = written_keys(None, ["solver.optimizer=adamw", "solver.momentum=0.8", "data.synthetic.num_train=5",
                                   "augment.max_size=900"])
-    lines = unused_settings(load_config(None, ["solver.optimizer=adamw", "data.dataset=coco"]), written)
+    rules = format_key_rules()  # the data formats' own keys, from their table
+    lines = unused_settings(load_config(None, ["solver.optimizer=adamw", "data.dataset=coco"]), written, rules)
     assert lines == [
         "data.synthetic is set but not used: it applies with data.dataset=synthetic only (this run: data.dataset=coco)",
         "augment.max_size is set but not used: it applies with augment.resize=shortest_edge only "
         "(this run: augment.resize=letterbox)",
         "solver.momentum is set but not used: it applies with solver.optimizer=sgd only (this run: solver.optimizer=adamw)",
     ]
-    assert unused_settings(load_config(None, []), written) == [lines[1]]  # sgd reads momentum; synthetic its knobs
+    assert unused_settings(load_config(None, []), written, rules) == [lines[1]]  # sgd reads momentum; synthetic its knobs
 
 
 @pytest.mark.parametrize("name", shipped_configs())
 def test_shipped_configs_set_nothing_they_do_not_use(name):
-    assert unused_settings(load_config(name), written_keys(name)) == []
+    assert unused_settings(load_config(name), written_keys(name), format_key_rules()) == []
 
 
 def test_what_was_written_leaves_out_base_files_and_what_a_resolved_config_did_not_change(tmp_path):

@@ -3,15 +3,18 @@ held-out validation splits; each asserting what loads, what is reported and what
 
 from __future__ import annotations
 
+import ast
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from detector.core.config import load_config
+from detector.core.config import DataConfig, load_config
 from detector.data.build import configured_splits
+from detector.data.formats import FORMATS
 from detector.data.problems import DataError
 from tests.conftest import image, kinds, prepare, truncate, voc_xml
 
@@ -322,3 +325,20 @@ def test_coco_with_only_a_training_file_scans_and_asks_for_val(tmp_path):
         prepare(cfg_of(*over), ("train", "val"))
     coco, _ = prepare(cfg_of(*over, "data.val_fraction=0.5"), ("train", "val"))
     assert len(coco["train"]["images"]) + len(coco["val"]["images"]) == 1
+
+
+def test_nothing_outside_the_formats_table_branches_on_a_format_name():
+    """``data.dataset`` is read in comparisons, ``in`` tests and lookups only by data/formats.py."""
+    root = Path(__file__).resolve().parents[2] / "detector"
+    branching = []
+    for file in sorted(root.rglob("*.py")):
+        if file == root / "data" / "formats.py":
+            continue
+        tree = ast.parse(file.read_text())
+        for node in ast.walk(tree):
+            inspected = (node.left, *node.comparators) if isinstance(node, ast.Compare) else (
+                (node.slice,) if isinstance(node, ast.Subscript) else ())
+            if any(isinstance(n, ast.Attribute) and n.attr == "dataset" for part in inspected for n in ast.walk(part)):
+                branching.append(f"{file.relative_to(root)}:{node.lineno}")
+    assert branching == []
+    assert set(FORMATS) == set(typing.get_args(typing.get_type_hints(DataConfig)["dataset"]))
