@@ -27,10 +27,10 @@ class DataFormat:
     read: Callable[[DataConfig, str], tuple[Draft | Callable[[list[str]], Draft], Names | None]]
     # (the split's draft, or a function of the class names that makes it; the names the split itself holds)
     configured: Callable[[DataConfig, str], bool]  # does the config name this split
-    split_keys: str  # what to set for a split ("{split}" filled in), for the message when it is missing
+    split_keys: Callable[[DataConfig, str], str]  # what to set for a split, for the message when it is missing
     requires: Callable[[DataConfig], str]  # what the config lacks to be read at all ("" when nothing)
     own_keys: tuple[str, ...] = ()  # data.* keys only this format reads (another's run warns they are unused)
-    own_names: Callable[[DataConfig], list[str]] | None = None  # class names a file of the format's gives
+    own_names: Callable[[DataConfig], list[str] | None] | None = None  # a configured class file's names (None: no file)
     names_from_data: bool = False  # no class list of its own: data.class_names, else found in the train split
     discovered_note: bool = False  # print the names found in the data (there is no file that lists them)
     layout_names_val: bool = False  # its layout always names a val split; data.val_fraction replaces it
@@ -73,6 +73,11 @@ def _read_csv(cfg: DataConfig, split: str) -> tuple[Callable[[list[str]], Draft]
     return (lambda names: csv_draft(path, names, f"CSV file '{path}'")), (lambda: csv_classes(path))
 
 
+def _csv_class_file(cfg: DataConfig) -> list[str] | None:
+    """The names of a keras-retinanet classes.csv (``data.class_file``), None when none is set."""
+    return read_class_file(Path(cfg.class_file)) if cfg.class_file else None
+
+
 def _yolo_images(cfg: DataConfig, split: str) -> tuple[list[Path], list[str], str, Path]:
     """(images, class names from the data, source, root) of a YOLO split."""
     if cfg.yolo_yaml:
@@ -105,28 +110,32 @@ def _require(message: str, *keys: str) -> Callable[[DataConfig], str]:
 
 FORMATS: dict[str, DataFormat] = {
     "synthetic": DataFormat(
-        _read_coco, lambda cfg, split: True, "", lambda cfg: "", own_keys=("synthetic",), layout_names_val=True,
+        _read_coco, lambda cfg, split: True, lambda cfg, split: "", lambda cfg: "", own_keys=("synthetic",),
+        layout_names_val=True,
         prepare=lambda cfg: ensure_synthetic(cfg.synthetic, cfg.root)),
     "coco": DataFormat(
         _read_coco, lambda cfg, split: bool(getattr(cfg, f"{split}_annotations")) or _coco_default(cfg, split),
-        "data.{split}_images and data.{split}_annotations", lambda cfg: ""),
+        lambda cfg, split: f"data.{split}_images and data.{split}_annotations (no {split_paths(cfg, split)[1]})",
+        lambda cfg: ""),
     "voc": DataFormat(
-        _read_voc, _any_set("{split}_sets", "{split}_annotations"), "data.{split}_annotations or data.{split}_sets",
+        _read_voc, _any_set("{split}_sets", "{split}_annotations"),
+        lambda cfg, split: f"data.{split}_annotations or data.{split}_sets",
         _require("data.dataset=voc needs data.train_annotations (a folder of XML files) or data.train_sets "
                  "(e.g. ['VOC2007:trainval'])", "train_sets", "val_sets", "train_annotations", "val_annotations"),
         own_keys=("train_sets", "val_sets"), names_from_data=True, discovered_note=True),
     "yolo": DataFormat(
-        _read_yolo, lambda cfg, split: bool(cfg.yolo_yaml or getattr(cfg, f"{split}_images")), "data.{split}_images",
+        _read_yolo, lambda cfg, split: bool(cfg.yolo_yaml or getattr(cfg, f"{split}_images")),
+        lambda cfg, split: f"data.{split}_images",
         _require("data.dataset=yolo needs data.yolo_yaml (a data.yaml) or data.train_images (an image folder)",
                  "yolo_yaml", "train_images", "val_images"),
         own_keys=("yolo_yaml",), names_from_data=True, layout_names_val=True,
         no_names="set data.class_names, or use a data.yaml with 'names', or put LabelImg's classes.txt in the "
                  "label folder"),
     "csv": DataFormat(
-        _read_csv, _any_set("{split}_annotations"), "data.{split}_annotations",
+        _read_csv, _any_set("{split}_annotations"), lambda cfg, split: f"data.{split}_annotations",
         _require("data.dataset=csv needs data.train_annotations (a CSV file: path,x1,y1,x2,y2,class_name)",
                  "train_annotations", "val_annotations"),
-        own_keys=("class_file",), own_names=lambda cfg: read_class_file(Path(cfg.class_file)) if cfg.class_file else [],
+        own_keys=("class_file",), own_names=_csv_class_file,
         names_from_data=True, discovered_note=True),
 }
 
@@ -161,10 +170,8 @@ def read_draft(cfg: DataConfig, split: str) -> Draft:
     """The annotations of ``split`` as configured, not yet checked against the images."""
     fmt = data_format(cfg)
     if not fmt.configured(cfg, split):
-        hint = fmt.split_keys.format(split=split)
-        if not fmt.own_keys and not fmt.names_from_data:  # the COCO layout: say which default file is missing
-            hint += f" (no {split_paths(cfg, split)[1]})"
-        raise ValueError(f"no {split} split: set {hint}, or data.val_fraction=0.2 to hold out training images")
+        raise ValueError(f"no {split} split: set {fmt.split_keys(cfg, split)}, or data.val_fraction=0.2 to hold out "
+                         "training images")
     made, found = fmt.read(cfg, split)
     if isinstance(made, Draft):
         return made
@@ -180,13 +187,14 @@ def class_names_of(cfg: DataConfig, split: str = "", found: Names | None = None)
     if cfg.class_names or not fmt.names_from_data:
         return cfg.class_names
     source = "train" if fmt.configured(cfg, "train") else "val"
-    names = fmt.own_names(cfg) if fmt.own_names is not None else []
-    from_file = bool(names)
-    if not names:
+    listed = fmt.own_names(cfg) if fmt.own_names is not None else None
+    if listed is not None:  # a class file is configured: its names, only
+        names = listed
+    else:
         names = found() if found is not None and split == source else (fmt.read(cfg, source)[1] or list)()
     if not names:
         raise ValueError(f"no classes found in the {source} split of this {cfg.dataset} dataset: {fmt.no_names}")
-    if fmt.discovered_note and not from_file:
+    if fmt.discovered_note and listed is None:
         print(f"{cfg.dataset.upper()} classes discovered in the {source} split: {names}")
     cfg.class_names = names
     return names
