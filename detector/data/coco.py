@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from detector.core.boxes import xywh_to_xyxy
 from detector.core.io import read_json
-from detector.data.draft import Draft
+from detector.data.draft import Draft, judge_box
 from detector.data.files import base_name, image_files, resolved
 from detector.data.images import load_rgb
 from detector.data.mosaic import mosaic
@@ -198,13 +198,12 @@ class CocoDetection(Dataset):
             bbox = ann.get("bbox")
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
                 raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height] numbers")
-            corners = xywh_to_xyxy(bbox)
-            x0, y0, x1, y1 = max(corners[0], 0), max(corners[1], 0), min(corners[2], w), min(corners[3], h)
-            if not (x1 > x0 and y1 > y0):  # also catches NaN
+            box, _ = judge_box([float(v) for v in bbox], w, h)  # the one judgement (data/draft.py)
+            if box is None:
                 counts["dropped"] += 1
                 continue
-            counts["clipped"] += [x0, y0, x1, y1] != corners
-            boxes.append([x0, y0, x1, y1])
+            counts["clipped"] += box != xywh_to_xyxy(bbox)
+            boxes.append(box)
             labels.append(self.label_of[ann["category_id"]])
             crowd.append(ann.get("iscrowd", 0) in (1, True))
         return (np.asarray(boxes, dtype=np.float32).reshape(-1, 4), np.asarray(labels, dtype=np.int64),

@@ -71,19 +71,23 @@ def _pixel_box(ann: dict[str, Any], w: int, h: int) -> list[float]:
     return cxcywh_to_xywh(ann["bbox_norm"], w, h) if "bbox_norm" in ann else list(ann["bbox"])
 
 
-def _judge_box(bbox: list[float], w: int, h: int) -> tuple[str, str] | None:
-    """(problem kind, detail) for a pixel box [x, y, bw, bh] in a (w, h) image, or None."""
+def judge_box(bbox: list[float], w: float, h: float) -> tuple[list[float] | None, tuple[str, str] | None]:
+    """The one judgement of a pixel box [x, y, bw, bh] in a (w, h) image (``inf`` for a size not
+    known): (the box as xyxy clipped to the image, None when it is not usable: not finite, a negative
+    side, no area inside the image; the problem (kind, detail) to report, or None). A box reaching
+    outside by more than ``OUTSIDE_TOLERANCE`` is usable, clipped, and reported."""
     if not all(math.isfinite(v) for v in bbox):
-        return "bad_annotation", f"box {_fmt(bbox)} is not finite"
+        return None, ("bad_annotation", f"box {_fmt(bbox)} is not finite")
     if bbox[2] < 0 or bbox[3] < 0:
-        return "bad_annotation", f"box {_fmt(bbox)} has a negative width or height"
+        return None, ("bad_annotation", f"box {_fmt(bbox)} has a negative width or height")
     x0, y0, x1, y1 = xywh_to_xyxy(bbox)
-    if not (min(x1, w) > max(x0, 0) and min(y1, h) > max(y0, 0)):
-        return "degenerate_box", f"box {_fmt(bbox)} has no area inside the {w}x{h} image"
+    clipped = [max(x0, 0.0), max(y0, 0.0), min(x1, w), min(y1, h)]
+    if not (clipped[2] > clipped[0] and clipped[3] > clipped[1]):
+        return None, ("degenerate_box", f"box {_fmt(bbox)} has no area inside the {w:g}x{h:g} image")
     t = OUTSIDE_TOLERANCE
     if x0 < -t or y0 < -t or x1 > w + t or y1 > h + t:
-        return "outside_box", f"box {_fmt(bbox)} reaches outside the {w}x{h} image"
-    return None
+        return clipped, ("outside_box", f"box {_fmt(bbox)} reaches outside the {w:g}x{h:g} image")
+    return clipped, None
 
 
 def _fmt(bbox: list[float]) -> str:
@@ -123,7 +127,7 @@ def finish(draft: Draft, infos: dict[Path, ImageInfo]) -> dict[str, Any]:
             continue
         w, h = sizes[ann["image_id"]]
         bbox = _pixel_box(ann, w, h)
-        problem = _judge_box(bbox, w, h)
+        _, problem = judge_box(bbox, w, h)  # a degenerate box stays in the annotations; the dataset drops it
         where = ann.get("where") or f"annotation id {ann['id']}"
         if problem:
             report.add(problem[0], where, problem[1])

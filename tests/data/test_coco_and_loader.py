@@ -7,6 +7,7 @@ import torch
 from detector.core.config import AugmentConfig, SyntheticConfig
 from detector.data.build import build_dataset, collate
 from detector.data.coco import CocoDetection
+from detector.data.draft import judge_box
 from detector.data.synthetic import ensure_synthetic, render_image
 from detector.data.transforms import DetectionTransform
 from tests.conftest import tiny_config, write_coco
@@ -125,3 +126,27 @@ def test_malformed_json_is_a_clear_error(tmp_path):
     (tmp_path / "odd.json").write_text('{"images": [{"file_name": "x.png"}]}')
     with pytest.raises(ValueError, match="odd.json' is not in COCO format"):
         CocoDetection(tmp_path, tmp_path / "odd.json")
+
+
+BOXES = [  # [x, y, w, h] in a 40 x 30 image, each of the kinds judge_box tells apart
+    [5, 5, 10, 10],  # inside
+    [-0.5, 2, 10, 10],  # out by rounding: clipped, not reported
+    [30, 20, 20, 20],  # reaching outside: clipped and reported
+    [50, 5, 10, 10],  # no area inside: degenerate
+    [5, 5, -3, 4],  # a negative side
+    [5, 5, float("inf"), 4],  # not finite
+]
+
+
+def test_one_function_judges_a_box_for_the_report_and_the_dataset(tmp_path):
+    """What the scan reports and what the dataset trains on both come from draft.judge_box."""
+    verdicts = [judge_box([float(v) for v in b], 40, 30) for b in BOXES]
+    assert [p[0] if p else None for _, p in verdicts] == [None, None, "outside_box", "degenerate_box",
+                                                          "bad_annotation", "bad_annotation"]
+    assert verdicts[2][0] == [30.0, 20.0, 40.0, 30.0] and verdicts[1][0] == [0.0, 2.0, 9.5, 12.0]
+    ann = write_coco(tmp_path, [("a.png", (40, 30))],
+                     [{"image_id": 1, "category_id": 1, "bbox": b} for b in BOXES[:4]], [{"id": 1, "name": "x"}])
+    with pytest.warns(UserWarning, match="dropped 1 degenerate boxes.*clipped 2 boxes"):
+        ds = CocoDetection(tmp_path / "images", ann)
+    boxes, _, _ = ds.annotations(ds.image_ids[0])
+    assert boxes.tolist() == [v[0] for v in verdicts[:4] if v[0] is not None]
