@@ -18,7 +18,7 @@ from detector.core.config import AnchorConfig, load_config
 from detector.data.build import build_dataset, configured_splits, prepare_data, require_training_images
 from detector.data.coco import export_coco
 from detector.data.problems import DataError, DataReport
-from detector.engine.recipes import choose_recipe
+from detector.engine.recipes import resolve_recipe
 from detector.evaluation.coverage import Coverage, anchor_override, dataset_boxes, draw_coverage, measure, suggest
 from detector.evaluation.draw import ground_truth_grid
 
@@ -86,13 +86,8 @@ def anchors(config: str | Path | None = None, overrides: Sequence[str] = (), spl
     cover, at the input size and anchors training would use (``recipe: auto`` chosen as training
     chooses it); anchors that cover more, searched and measured; ``draw`` images drawn to ``output``
     (default ``runs/<name>/coverage``), uncovered boxes first."""
-    cfg = load_config(config, list(overrides))
-    recipe = ""
-    if cfg.recipe == "auto":  # measure at the input size and anchors training would use
-        choice = choose_recipe(config, list(overrides), search_anchors=False)
-        recipe = choice.line()
-        print(recipe)  # as training prints it, before the data is read
-        cfg = load_config(config, [*overrides, *choice.overrides])
+    # measured at the input size and anchors training would use (its recipe, the anchors not yet searched)
+    cfg, recipe = resolve_recipe(load_config(config, list(overrides)), config, list(overrides), search_anchors=False)
     dataset = build_dataset(cfg, split, train_transforms=False)
     images = dataset_boxes(dataset, cfg.augment, max_images)
     if not images:

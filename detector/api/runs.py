@@ -22,7 +22,7 @@ from detector.core.config_checks import unused_settings, written_keys
 from detector.core.distributed import init_distributed, shutdown
 from detector.data.coco import CocoDetection
 from detector.data.formats import check_format, format_key_rules
-from detector.engine.recipes import choose_recipe
+from detector.engine.recipes import resolve_recipe
 from detector.engine.setup import build_trainer, run_dir_of
 from detector.evaluation.evaluator import EvalResult, evaluate_checkpoint
 from detector.inference.detector import Detector
@@ -52,11 +52,7 @@ def train(config: str | Path | None = None, overrides: Sequence[str] = (), resum
         overrides = [*overrides, *([f"model.init_from={init_from}"] if init_from else [])]
         cfg = load_config(config, overrides)
         check_settings(cfg, config, overrides, info.main)  # before the recipe's search and the data scan
-        if cfg.recipe == "auto":
-            choice = choose_recipe(config, overrides)
-            if info.main:
-                print(choice.line() if not choice.warning else f"{choice.warning}\n{choice.line()}")
-            cfg = load_config(config, [*overrides, *choice.overrides])
+        cfg, _ = resolve_recipe(cfg, config, overrides, show=info.main)
         trainer = build_trainer(cfg, initialise=not resume, started=started)
         if resume:
             trainer.resume(run_dir_of(cfg) / "last.pt")

@@ -118,3 +118,16 @@ def choose_recipe(config: str | Path | None, overrides: list[str], search_anchor
         choice.overrides += extra
         choice.reasons.append(reason)
     return choice
+
+
+def resolve_recipe(cfg: Config, config: str | Path | None, overrides: list[str], search_anchors: bool = True,
+                   show: bool = True) -> tuple[Config, str]:
+    """``cfg`` (``load_config(config, overrides)``) with ``recipe: auto`` chosen (``choose_recipe``) and
+    loaded again under it, and the line that says the choice ("" when the recipe was named). ``show``
+    prints it (with any warning before it), as training does before the data is read."""
+    if cfg.recipe != "auto":
+        return cfg, ""
+    choice = choose_recipe(config, overrides, search_anchors)
+    if show:
+        print(choice.line() if not choice.warning else f"{choice.warning}\n{choice.line()}")
+    return load_config(config, [*overrides, *choice.overrides]), choice.line()
